@@ -1,0 +1,11 @@
+"""mona_lab: semi-supervised contrastive medical image segmentation under long-tailed
+class distributions (MONA, ARCO, ACTION, ACTION++), for teaching and analysis.
+
+Data flows one way: data -> augment -> models -> losses (samplers, schedules) ->
+methods -> engine -> metrics -> viz / notebooks.
+"""
+from mona_lab.runtime import is_fast_mode, seed_everything, select_device
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "is_fast_mode", "seed_everything", "select_device"]

@@ -1,0 +1,72 @@
+"""The ``mona-lab`` command.
+
+Sub-commands (each parser is built by one ``_add_*`` function, each handler is a small
+function that imports its module lazily so ``mona-lab --help`` stays fast):
+
+- ``mona-lab lab``: open JupyterLab on the numbered notebooks (phantom data by default).
+- ``mona-lab data stats|phantom``: class statistics, write the phantom as NIfTI.
+
+User mistakes (a missing file, a bad argument) end with one line on stderr and exit
+status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mona_lab.errors import MonaLabError
+
+
+def _repo_notebooks_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    import subprocess
+
+    notebooks = Path(args.notebooks) if args.notebooks else _repo_notebooks_dir()
+    if not notebooks.is_dir():
+        raise MonaLabError(f"notebook folder {notebooks} does not exist; pass --notebooks DIR")
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    cmd += list(args.jupyter_args)
+    print("starting:", " ".join(cmd), flush=True)
+    return subprocess.call(cmd)
+
+
+def _add_lab(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lab", help="open JupyterLab on the lecture notebooks")
+    p.add_argument("--notebooks", default=None, help="notebook folder (default: the repository's notebooks/)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    p.set_defaults(handler=_cmd_lab)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mona-lab",
+        description="Semi-supervised contrastive segmentation lab: MONA, ARCO, ACTION, ACTION++.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # each module owns the parsers of its own commands
+    from mona_lab.data.commands import add_data_commands
+
+    _add_lab(sub)
+    add_data_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except MonaLabError as err:
+        print(f"mona-lab: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Run-time switches shared by every part of mona_lab: seeding, device choice, fast mode.
+
+One seed controls a run (`seed_everything`), the device is chosen once
+(`select_device`, never a hard-coded ``cuda:0``) and ``MONA_LAB_FAST=1`` shrinks every
+notebook and test run so it finishes in seconds on a laptop CPU (`is_fast_mode`).
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+FAST_ENV_VAR = "MONA_LAB_FAST"
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def is_fast_mode() -> bool:
+    """True when the environment variable ``MONA_LAB_FAST`` is set to a true value.
+
+    ``1``, ``true``, ``yes`` and ``on`` (any case) count as true; unset, empty, ``0``,
+    ``false``, ``no`` and ``off`` as false. Anything else raises ``ValueError`` so that a
+    typo never silently runs a multi-hour full setting.
+    """
+    raw = os.environ.get(FAST_ENV_VAR, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{FAST_ENV_VAR}={raw!r} is not understood; use 1 (fast) or 0 (full)")
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and every CUDA device) from one integer.
+
+    Args:
+        seed: the run's seed, a non-negative integer.
+        deterministic: also ask torch for deterministic kernels where they exist
+            (``warn_only`` so that ops without a deterministic version still run on GPU).
+
+    Returns:
+        a CPU ``torch.Generator`` seeded with ``seed``, for code that wants its own stream.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if hasattr(torch.backends, "cudnn"):
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def select_device(device: str | torch.device = "auto") -> torch.device:
+    """Resolve a device name to a ``torch.device``.
+
+    ``auto`` picks CUDA when present, then Apple's MPS, then the CPU. An explicit
+    ``cuda`` / ``cuda:N`` / ``mps`` that is not available raises ``ValueError`` rather
+    than silently falling back. ``LOCAL_RANK`` (set by ``torchrun``) picks the GPU of a
+    distributed worker when the name carries no index.
+    """
+    if isinstance(device, torch.device):
+        name = str(device)
+    elif isinstance(device, str):
+        name = device.strip().lower()
+    else:
+        raise ValueError(f"device must be a string such as {DEVICE_CHOICES}, got {device!r}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif _mps_available():
+            name = "mps"
+        else:
+            return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} was asked for but CUDA is not available; use --device auto or cpu")
+        if name == "cuda":
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        try:
+            dev = torch.device(name)
+        except RuntimeError as err:
+            raise ValueError(f"device {name!r} is not a valid device name") from err
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r} asked for but only {torch.cuda.device_count()} CUDA device(s) exist")
+        return dev
+    if name == "mps":
+        if not _mps_available():
+            raise ValueError("device 'mps' was asked for but MPS is not available; use --device auto or cpu")
+        return torch.device("mps")
+    raise ValueError(f"unknown device {name!r}; choose one of {DEVICE_CHOICES} (or cuda:N)")

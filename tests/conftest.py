@@ -1,0 +1,35 @@
+"""Shared fixtures. Real-data tests find ACDC through ``MONA_LAB_ACDC`` (set by `.ci/run`
+when ``../shared/data/ACDC`` exists) and skip with a clear reason when it is absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Shared machines are noisy: property tests check behaviour, never time.
+settings.register_profile(
+    "mona_lab", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("mona_lab")
+
+
+def acdc_root_or_none() -> Path | None:
+    raw = os.environ.get("MONA_LAB_ACDC", "").strip()
+    if not raw:
+        return None
+    root = Path(raw)
+    return root if (root / "train_slices.list").is_file() else None
+
+
+@pytest.fixture
+def acdc_root() -> Path:
+    """The real ACDC copy in the SSL4MIS layout, or a skip that says how to provide it."""
+    root = acdc_root_or_none()
+    if root is None:
+        pytest.skip(
+            "real ACDC data not found: set MONA_LAB_ACDC to a folder in the SSL4MIS layout "
+            "(train_slices.list, data/slices/*.h5); .ci/run sets it to ../shared/data/ACDC"
+        )
+    return root
