@@ -14,6 +14,13 @@ settings.register_profile(
 )
 settings.load_profile("mona_lab")
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_SHARED_ACDC = REPO_ROOT.parent / "shared" / "data" / "ACDC"
+# Like .ci/run: point MONA_LAB_ACDC at the shared copy beside the checkout when the user has
+# not set it. Notebook kernels started by nbval inherit it.
+if not os.environ.get("MONA_LAB_ACDC") and _SHARED_ACDC.is_dir():
+    os.environ["MONA_LAB_ACDC"] = str(_SHARED_ACDC)
+
 
 def acdc_root_or_none() -> Path | None:
     raw = os.environ.get("MONA_LAB_ACDC", "").strip()
