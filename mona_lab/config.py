@@ -1,0 +1,170 @@
+"""The configuration of one training run, as a dataclass.
+
+`TrainConfig` is what ``mona-lab train`` builds from its arguments, what ``config.json``
+stores and what ``--resume`` compares against (`config_differences`). Defaults follow the
+papers (MONA Sec. IV-B; reference notes "Optimisation defaults"): SGD lr 0.01, momentum
+0.9, weight decay 1e-4, batch 6 (half labelled, half unlabelled), EMA 0.99, lr divided by
+10 every 2500 iterations, 256 queries x 512 negatives, threshold 0.97, loss weights
+lambda_1..4 = 0.01, 1, 1, 1.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mona_lab.errors import MonaLabError
+
+METHOD_CHOICES = (
+    "supervised",
+    "mean-teacher",
+    "glcon",
+    "mona",
+    "arco-ns",
+    "arco-sg",
+    "arco-sag",
+    "action",
+    "action++",
+)
+DATASET_CHOICES = ("phantom", "acdc", "nifti")
+# Methods with a pre-training stage (GLCon for MONA/ARCO, global + local distillation for ACTION).
+PRETRAINING_METHODS = ("mona", "arco-ns", "arco-sg", "arco-sag", "action", "action++")
+# Fields that may differ when a run is resumed: where it runs and how far it goes.
+RESUMABLE_FIELDS = ("iterations", "device", "resume", "out", "root", "progress")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run.
+
+    ``iterations`` counts the main (fine-tuning) stage; methods with pre-training run
+    ``pretrain_iterations`` more before it (``None``: half of ``iterations``; ACTION splits
+    them equally between its global and local distillation stages).
+    """
+
+    method: str
+    out: str
+    dataset: str = "phantom"
+    root: str | None = None
+    labeled: float = 3
+    iterations: int = 1000
+    pretrain_iterations: int | None = None
+    image_size: int = 128
+    batch_size: int = 6
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    progress: bool = True
+    # optimisation
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_schedule: str = "step"  # "step": /10 every lr_step_every iterations; "poly": (1 - t/T)^0.9
+    lr_step_every: int = 2500
+    ema_momentum: float = 0.99
+    amp: bool = True  # bf16 autocast on CUDA where supported; ignored on CPU
+    # model
+    width: float = 1.0
+    embed_dim: int = 512
+    # MONA principles (the ablation switches of MONA Tables III and VI)
+    tailness: bool = True
+    consistency: bool = True
+    diversity: bool = True
+    # pixel contrast
+    sampler: str = "ns"
+    grid: int = 4
+    num_queries: int = 256
+    num_negatives: int = 512
+    confidence_threshold: float = 0.97
+    contrast_temperature: float = 0.5
+    temperature_schedule: str = "fixed"
+    tau_min: float = 0.1
+    tau_max: float = 1.0
+    temperature_period: float = 1.0
+    # instance discrimination and diversity
+    queue_size: int = 36
+    num_neighbours: int = 5
+    student_temperature: float = 0.1
+    teacher_temperature: float = 0.01
+    # loss weights: L_sup + l1 L_contrast + l2 L_eqv + l3 L_unsup + l4 L_nn (MONA Sec. III-B)
+    lambda_contrast: float = 0.01
+    lambda_eqv: float = 1.0
+    lambda_unsup: float = 1.0
+    lambda_nn: float = 1.0
+    lambda_centers: float = 0.2  # ACTION++ lambda_a
+    # bookkeeping
+    validate_every: int = 500
+    checkpoint_every: int = 500
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHOD_CHOICES:
+            raise MonaLabError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}")
+        if self.dataset not in DATASET_CHOICES:
+            raise MonaLabError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASET_CHOICES)}")
+        for name in ("iterations", "image_size", "batch_size", "validate_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise MonaLabError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if self.pretrain_iterations is not None and self.pretrain_iterations < 0:
+            raise MonaLabError(f"--pretrain-iterations must be >= 0, got {self.pretrain_iterations}")
+        if self.batch_size < 2:
+            raise MonaLabError(f"--batch-size must be at least 2 (a labelled and an unlabelled half), got {self.batch_size}")
+        if self.image_size % 16:
+            raise MonaLabError(f"--image-size must be a multiple of 16 (the UNet down-samples 4 times), got {self.image_size}")
+        if self.labeled <= 0:
+            raise MonaLabError(f"--labeled must be a patient count >= 1 or a ratio in (0, 1), got {self.labeled}")
+        if self.sampler not in ("ns", "sg", "sag", "block"):
+            raise MonaLabError(f"unknown sampler {self.sampler!r}; choose one of ns, sg, sag, block")
+        if self.lr_schedule not in ("step", "poly"):
+            raise MonaLabError(f"unknown lr schedule {self.lr_schedule!r}; choose step or poly")
+
+    @property
+    def resolved_pretrain_iterations(self) -> int:
+        """Pre-training iterations actually run (0 for methods without pre-training)."""
+        if self.method not in PRETRAINING_METHODS and self.method != "glcon":
+            return 0
+        if self.method == "glcon":  # GLCon alone is its own main stage
+            return 0
+        if self.pretrain_iterations is None:
+            return self.iterations // 2
+        return self.pretrain_iterations
+
+    @property
+    def total_iterations(self) -> int:
+        return self.resolved_pretrain_iterations + self.iterations
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MonaLabError(f"config has unknown fields {unknown}")
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        from mona_lab.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise MonaLabError(f"config file {path} does not exist") from err
+        except json.JSONDecodeError as err:
+            raise MonaLabError(f"config file {path} is not valid JSON: {err}") from err
+        return cls.from_dict(data)
+
+
+def config_differences(saved: TrainConfig, requested: TrainConfig) -> list[str]:
+    """Fields (other than `RESUMABLE_FIELDS`) whose values differ, as ``name: saved -> requested``."""
+    a, b = saved.to_dict(), requested.to_dict()
+    return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a) if k not in RESUMABLE_FIELDS and a[k] != b[k]]
