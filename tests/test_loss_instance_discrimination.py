@@ -192,3 +192,13 @@ def test_falls_under_sgd_towards_the_teacher_relations():
         optimiser.step()
         values.append(value.item())
     assert values[-1] < 0.5 * values[0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_where_the_module_and_inputs_live():
+    loss = InstanceDiscriminationLoss(dim=4, queue_size=6).to("cuda")
+    student = torch.randn(3, 4, device="cuda", requires_grad=True)
+    loss.enqueue(torch.randn(5, 4, device="cuda"))
+    value = loss(student, torch.randn(3, 4, device="cuda"))
+    value.backward()
+    assert value.device.type == "cuda" and loss.queue.ptr.device.type == "cuda"

@@ -154,3 +154,13 @@ def test_falls_under_sgd_and_pulls_the_student_to_its_neighbours():
     neighbours = loss.bank.contents()[loss.neighbour_indices(student.detach())]
     best = -neighbours.mean(dim=1).norm(dim=1).mean().item()
     assert values[-1] == pytest.approx(best, abs=0.01)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_where_the_module_and_inputs_live():
+    loss = NearestNeighbourLoss(dim=4, bank_size=6).to("cuda")
+    student = torch.randn(3, 4, device="cuda", requires_grad=True)
+    loss.enqueue(torch.randn(5, 4, device="cuda"))
+    value = loss(student)
+    value.backward()
+    assert value.device.type == "cuda" and student.grad.abs().sum() > 0
