@@ -122,7 +122,7 @@ def test_unet_can_fit_one_image():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.6 * losses[0]
 
 
 # ---------------------------------------------------------------- VNet3D
