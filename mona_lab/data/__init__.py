@@ -1,0 +1,100 @@
+"""mona_lab's data layer: the phantom, readers, preprocessing, splits, batches, statistics.
+
+Typical use by a training recipe::
+
+    from mona_lab.data import load_dataset, split_patients, TwoStreamBatches
+
+    data = load_dataset("acdc", root=None, image_size=128, seed=0)   # or "phantom", "nifti"
+    labeled, unlabeled = split_patients(data.patients, 0.05, seed=0)  # 5% of 70 -> 3 patients
+    batches = TwoStreamBatches(data, labeled, batch_size=6, seed=0)  # 3 labelled + 3 unlabelled
+    batch = next(batches).to(device)
+    # batch.labeled_images [3, 1, S, S], batch.labeled_labels [3, S, S], batch.unlabeled_images [3, 1, S, S]
+    state = batches.state_dict()            # save with the checkpoint; load_state_dict resumes
+    for volume in data.val_volumes:         # 3D validation: Volume.image / .label [D, H, W]
+        x = volume_slices(volume, data.image_size)               # [D, 1, S, S]
+
+Public names (each defined in the sub-module in brackets):
+
+- ``load_dataset(name, root=None, image_size=None, fast=None, seed=0, *, phantom=None,
+  modality=None) -> SegmentationData`` [dataset]: ``name`` in ``DATASET_NAMES`` =
+  ("phantom", "acdc", "nifti").
+- ``SegmentationData`` [dataset]: ``name, class_names, num_classes, modality, image_size,
+  train_images [N,1,S,S] float32, train_labels [N,S,S] int64, train_patient_ids,
+  train_case_ids, patients, val_volumes, test_volumes, native_class_counts,
+  slice_indices(patient_ids)``.
+- ``Volume`` [volume]: ``case_id, patient_id, image [D,H,W] float32, label [D,H,W] int64 |
+  None, spacing (z,y,x) mm | None``.
+- ``split_patients(patients, labeled, seed=0) -> (labeled_ids, unlabeled_ids)``,
+  ``resolve_labeled_count(labeled, num_patients)``, ``parse_labeled(text)`` [splits].
+- ``TwoStreamBatches(data, labeled_ids, unlabeled_ids=None, *, batch_size=6,
+  labeled_fraction=0.5, seed=0, transform=None)`` yielding ``TwoStreamBatch`` [batches];
+  ``iter_volume_batches(volume, image_size, batch_size=None)``.
+- ``PhantomConfig``, ``make_phantom(config)``, ``make_phantom_patient(config, i)``,
+  ``phantom_split(n)``, ``PHANTOM_CLASS_NAMES`` [phantom].
+- Readers and writer: ``resolve_acdc_root``, ``iter_acdc_training_slices``,
+  ``read_acdc_volumes`` [acdc]; ``read_nifti``, ``find_nifti_cases``, ``read_nifti_pair``,
+  ``write_nifti``, ``write_acdc_nifti`` [nifti].
+- Preprocessing: ``minmax_normalize``, ``ct_window_normalize``, ``resize_images``,
+  ``resize_labels``, ``resize_probabilities`` [preprocess]; ``volume_slices`` [dataset].
+- Statistics: ``class_pixel_counts``, ``class_fractions``, ``rank_frequency``,
+  ``fit_zipf_exponent``, ``slice_presence``, ``expected_query_share``,
+  ``compute_class_stats``, ``ClassStats`` [stats]; ``dataset_class_stats`` [dataset].
+
+Sub-modules load on first use, so ``import mona_lab.data`` stays light.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "dataset": (
+        "DATASET_NAMES",
+        "DataSource",
+        "SegmentationData",
+        "dataset_class_stats",
+        "load_dataset",
+        "open_source",
+        "phantom_config_for",
+        "stack_training_slices",
+        "volume_slices",
+    ),
+    "volume": ("Volume",),
+    "splits": ("parse_labeled", "resolve_labeled_count", "split_patients"),
+    "batches": ("TwoStreamBatch", "TwoStreamBatches", "iter_volume_batches"),
+    "phantom": ("PHANTOM_CLASS_NAMES", "PhantomConfig", "make_phantom", "make_phantom_patient", "phantom_split"),
+    "acdc": ("ACDC_CLASS_NAMES", "iter_acdc_training_slices", "read_acdc_volumes", "resolve_acdc_root"),
+    "nifti": ("find_nifti_cases", "read_nifti", "read_nifti_pair", "write_acdc_nifti", "write_nifti"),
+    "preprocess": (
+        "ct_window_normalize",
+        "minmax_normalize",
+        "resize_images",
+        "resize_labels",
+        "resize_probabilities",
+    ),
+    "stats": (
+        "ClassStats",
+        "class_fractions",
+        "class_pixel_counts",
+        "compute_class_stats",
+        "expected_query_share",
+        "fit_zipf_exponent",
+        "rank_frequency",
+        "slice_presence",
+    ),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mona_lab.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"mona_lab.data.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
