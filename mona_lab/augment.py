@@ -86,6 +86,12 @@ class StrongAugmentConfig(WeakAugmentConfig):
             there and up-sampled bicubically, so fewer points = smoother deformation.
         integration_steps: scaling-and-squaring steps N (the velocity is divided by
             2**N and the field composed with itself N times).
+        deformation_downsample: the velocity is sampled and integrated on a grid this
+            many times coarser than the image (never coarser than twice the control
+            grid), then the displacement is up-sampled bilinearly; the field is smooth
+            at that scale, and integration costs a quarter as much at the default 2 (the
+            displacement then differs from a full-resolution integration by about
+            0.05 px on average, under 0.5 px at most).
     """
 
     contrast_range: tuple[float, float] = (0.75, 1.25)
@@ -99,6 +105,7 @@ class StrongAugmentConfig(WeakAugmentConfig):
     deformation_std: float = 0.02
     deformation_control_points: int = 8
     integration_steps: int = 7
+    deformation_downsample: int = 2
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,6 +121,8 @@ class StrongAugmentConfig(WeakAugmentConfig):
             raise ValueError(f"deformation_control_points must be >= 2, got {self.deformation_control_points}")
         if self.integration_steps < 0:
             raise ValueError(f"integration_steps must be >= 0, got {self.integration_steps}")
+        if self.deformation_downsample < 1:
+            raise ValueError(f"deformation_downsample must be >= 1, got {self.deformation_downsample}")
 
 
 def _check_prob(name: str, p: float) -> None:
@@ -172,6 +181,7 @@ class SpatialTransform:
     size: tuple[int, int]
     displacement: torch.Tensor | None = None
     _grid: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    _valid: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def identity(cls, batch: int, size: tuple[int, int], device=None) -> SpatialTransform:
@@ -204,8 +214,9 @@ class SpatialTransform:
 
     def valid_mask(self) -> torch.Tensor:
         """``[B, H, W]`` bool: True where the output pixel samples inside the input image."""
-        g = self.grid()
-        return (g.abs() <= 1.0 + 1e-6).all(dim=-1)
+        if self._valid is None:
+            self._valid = (self.grid().abs() <= 1.0 + 1e-6).all(dim=-1)
+        return self._valid
 
     def _check(self, x: torch.Tensor, name: str) -> None:
         if x.shape[0] != self.batch_size or tuple(x.shape[-2:]) != self.size:
@@ -228,10 +239,12 @@ class SpatialTransform:
             raise ValueError(f"mode must be one of {INTERPOLATION_MODES}, got {mode!r}")
         if x.dim() not in (3, 4):
             raise ValueError(f"apply expects [B, C, H, W] or [B, H, W], got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"apply expects a floating-point tensor, got {x.dtype}; use apply_labels for labels")
         self._check(x, "x")
         squeeze = x.dim() == 3
         src = x.unsqueeze(1) if squeeze else x
-        grid = self.grid().to(src.dtype) if src.is_floating_point() else self.grid()
+        grid = self.grid().to(src.dtype)
         out = F.grid_sample(src, grid, mode=mode, padding_mode="border", align_corners=False)
         out = torch.where(self.valid_mask()[:, None], out, torch.full_like(out, fill))
         return out.squeeze(1) if squeeze else out
@@ -305,19 +318,34 @@ def jacobian_determinant(displacement: torch.Tensor) -> torch.Tensor:
 
 
 def sample_velocity(
-    batch: int, size: tuple[int, int], generator: torch.Generator | None, config: StrongAugmentConfig, device
+    batch: int,
+    size: tuple[int, int],
+    generator: torch.Generator | None,
+    config: StrongAugmentConfig,
+    device=None,
+    image_size: tuple[int, int] | None = None,
 ) -> torch.Tensor:
-    """Smooth random velocity ``[B, 2, H, W]`` (normalised units): Gaussian values on a
-    ``k x k`` control grid, bicubically up-sampled; samples not deformed (probability
-    ``1 - deformation_prob``) get zero velocity."""
+    """Smooth random velocity ``[B, 2, h, w]`` on a grid of ``size`` (normalised units).
+
+    Gaussian values on a ``k x k`` control grid spanning the image, bicubically
+    interpolated at the grid's pixel centres; samples not
+    deformed (probability ``1 - deformation_prob``) get zero velocity. The std is
+    ``deformation_std`` times the shorter side of ``image_size`` (default ``size``) in
+    that image's pixels, the same in x and y; normalised units do not depend on the
+    grid's resolution, so a coarse grid describes the same field.
+    """
     h, w = size
+    img_h, img_w = image_size if image_size is not None else size
     k = config.deformation_control_points
     apply = _uniform(generator, (batch,), 0.0, 1.0, device) < config.deformation_prob
     noise = _normal(generator, (batch, 2, k, k), device)
-    std_pixels = config.deformation_std * min(h, w)
-    scale = torch.tensor([2.0 * std_pixels / w, 2.0 * std_pixels / h], device=device).view(1, 2, 1, 1)
-    coarse = noise * scale * apply.view(batch, 1, 1, 1).float()
-    return F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
+    std_pixels = config.deformation_std * min(img_h, img_w)
+    scale = torch.tensor([2.0 * std_pixels / img_w, 2.0 * std_pixels / img_h], device=device).view(1, 2, 1, 1)
+    control = noise * scale * apply.view(batch, 1, 1, 1).float()
+    # Evaluate the bicubic spline through the control points (which span the image edge
+    # to edge) at the grid's pixel centres: the same continuous field at any resolution.
+    points = identity_grid(h, w, control.device).expand(batch, h, w, 2)
+    return F.grid_sample(control, points, mode="bicubic", padding_mode="border", align_corners=True)
 
 
 # ---------------------------------------------------------------- sampling transforms
@@ -372,9 +400,26 @@ def sample_spatial_transform(
     theta = sample_affine(batch, size, generator, config, device)
     displacement = None
     if isinstance(config, StrongAugmentConfig) and config.deformation_prob > 0 and config.deformation_std > 0:
-        velocity = sample_velocity(batch, size, generator, config, device)
-        displacement = integrate_velocity(velocity, config.integration_steps)
+        displacement = sample_deformation(batch, size, generator, config, device)
     return SpatialTransform(theta, (int(size[0]), int(size[1])), displacement)
+
+
+def sample_deformation(
+    batch: int, size: tuple[int, int], generator: torch.Generator | None, config: StrongAugmentConfig, device=None
+) -> torch.Tensor:
+    """Random diffeomorphic displacement ``[B, H, W, 2]`` (normalised units): a smooth
+    velocity (`sample_velocity`) integrated by scaling and squaring (`integrate_velocity`)
+    on a grid ``deformation_downsample`` times coarser, then up-sampled bilinearly."""
+    h, w = size
+    floor = 2 * config.deformation_control_points
+    coarse = (min(h, max(floor, math.ceil(h / config.deformation_downsample))),
+              min(w, max(floor, math.ceil(w / config.deformation_downsample))))
+    velocity = sample_velocity(batch, coarse, generator, config, device, image_size=(h, w))
+    disp = integrate_velocity(velocity, config.integration_steps)
+    if coarse != (h, w):
+        disp = F.interpolate(disp.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False)
+        disp = disp.permute(0, 2, 3, 1).contiguous()
+    return disp
 
 
 # ---------------------------------------------------------------- intensity and CutMix
@@ -523,6 +568,8 @@ def weak_view(
     config: WeakAugmentConfig | None = None,
 ) -> AugmentedView:
     """Weak view (teacher input): random rotation, crop and horizontal flip.
+
+    Only the weak fields of ``config`` are used, so a `StrongAugmentConfig` may be passed.
 
     Args:
         images: ``[B, C, H, W]`` float.

@@ -16,6 +16,7 @@ from mona_lab.augment import (
     affine_matrix,
     integrate_velocity,
     jacobian_determinant,
+    sample_deformation,
     sample_spatial_transform,
     sample_velocity,
     strong_view,
@@ -163,9 +164,19 @@ def test_scaling_and_squaring_gives_a_diffeomorphism():
 
 
 def test_default_deformation_never_folds():
-    for seed in range(3):
-        t = sample_spatial_transform(8, (64, 64), gen(seed), StrongAugmentConfig(deformation_prob=1.0))
+    for seed, size in ((0, (64, 64)), (1, (256, 256)), (2, (96, 160))):
+        t = sample_spatial_transform(8, size, gen(seed), StrongAugmentConfig(deformation_prob=1.0))
         assert jacobian_determinant(t.displacement).min() > 0
+
+
+def test_coarse_integration_matches_full_resolution():
+    size = (128, 128)
+    full = sample_deformation(4, size, gen(9), StrongAugmentConfig(deformation_prob=1.0, deformation_downsample=1))
+    coarse = sample_deformation(4, size, gen(9), StrongAugmentConfig(deformation_prob=1.0))
+    pixels = torch.tensor([64.0, 64.0])
+    assert (full * pixels).abs().max() > 2.0
+    error = ((full - coarse) * pixels).norm(dim=-1)
+    assert error.mean() < 0.1 and error.max() < 0.6
 
 
 def test_cutmix_box_is_a_rectangle_from_another_sample():
