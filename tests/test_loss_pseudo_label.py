@@ -97,8 +97,13 @@ def test_falls_under_sgd_and_student_learns_teacher_labels():
     torch.manual_seed(0)
     image = torch.rand(4, 1, 6, 6)
     teacher = torch.cat([image, 1 - image, 0.5 * torch.ones_like(image)], dim=1) * 40
-    student = torch.nn.Conv2d(1, 3, 1)
-    optimiser = torch.optim.SGD(student.parameters(), lr=1.0, momentum=0.9)
+    scale = torch.zeros(1, 3, 1, 1, requires_grad=True)  # student: a per-pixel linear map
+    shift = torch.zeros(1, 3, 1, 1, requires_grad=True)
+
+    def student(x):
+        return scale * x + shift
+
+    optimiser = torch.optim.SGD([scale, shift], lr=1.0, momentum=0.9)
     loss = PseudoLabelLoss()
     values = []
     for _ in range(40):
