@@ -139,10 +139,10 @@ def test_falls_under_sgd_towards_a_flip_equivariant_network():
     optimiser = torch.optim.SGD(net.parameters(), lr=1.0)
     loss = EquivarianceLoss()
     values = []
-    for _ in range(25):
+    for _ in range(10):
         optimiser.zero_grad()
         value = loss(net(image).flip(-1), net(image.flip(-1)))
         value.backward()
         optimiser.step()
         values.append(value.item())
-    assert values[-1] < 0.5 * values[0]
+    assert values[-1] < 0.1 * values[0]
