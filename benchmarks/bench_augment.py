@@ -88,7 +88,8 @@ def main() -> None:
             sync()
             times[name].append(time.perf_counter() - start)
     ref = statistics.median(times["weak batched"])
-    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} size={args.size} repeats={args.repeats}")
+    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch} "
+          f"size={args.size} repeats={args.repeats}")
     print(f"{'variant':<16}{'median ms':>12}{'ratio to weak batched':>24}")
     for name, ts in times.items():
         med = statistics.median(ts)

@@ -133,13 +133,16 @@ def _check_prob(name: str, p: float) -> None:
 def _check_range(name: str, r, low: float, high: float, open_low: bool = False) -> None:
     ok = len(r) == 2 and r[0] <= r[1] and r[1] <= high and (r[0] > low if open_low else r[0] >= low)
     if not ok:
-        raise ValueError(f"{name} must be (lo, hi) with lo <= hi inside {'(' if open_low else '['}{low}, {high}], got {r}")
+        bracket = "(" if open_low else "["
+        raise ValueError(f"{name} must be (lo, hi) with lo <= hi inside {bracket}{low}, {high}], got {r}")
 
 
 # ---------------------------------------------------------------- random numbers
 
 
-def _uniform(generator: torch.Generator | None, shape: tuple[int, ...], low: float, high: float, device) -> torch.Tensor:
+def _uniform(
+    generator: torch.Generator | None, shape: tuple[int, ...], low: float, high: float, device
+) -> torch.Tensor:
     src = generator.device if generator is not None else torch.device("cpu")
     u = torch.rand(shape, generator=generator, device=src, dtype=torch.float32)
     return (low + (high - low) * u).to(device)
@@ -447,7 +450,9 @@ class IntensityChange:
         return torch.where(mask & touched, changed, images)
 
 
-def sample_intensity(batch: int, generator: torch.Generator | None, config: StrongAugmentConfig, device=None) -> IntensityChange:
+def sample_intensity(
+    batch: int, generator: torch.Generator | None, config: StrongAugmentConfig, device=None
+) -> IntensityChange:
     """Random contrast and brightness per sample (each applied with its probability)."""
     use_c = _uniform(generator, (batch,), 0.0, 1.0, device) < config.contrast_prob
     c = _uniform(generator, (batch,), *config.contrast_range, device)

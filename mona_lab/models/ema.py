@@ -84,7 +84,10 @@ class EMATeacher(nn.Module):
         s_list = [student_params[k].detach().to(teacher_params[k].dtype) for k in teacher_params]
         for t, s in zip(t_list, s_list):
             if t.shape != s.shape:
-                raise ValueError(f"EMATeacher.update: parameter shapes differ, teacher {tuple(t.shape)} vs student {tuple(s.shape)}")
+                raise ValueError(
+                    f"EMATeacher.update: parameter shapes differ, teacher {tuple(t.shape)} "
+                    f"vs student {tuple(s.shape)}"
+                )
         if t_list:
             if hasattr(torch, "_foreach_lerp_") and len({t.device for t in t_list}) == 1:
                 torch._foreach_lerp_(t_list, s_list, 1.0 - m)

@@ -109,7 +109,9 @@ class LocalProjectionHead(nn.Module):
         x: ``[B, in_channels, *spatial]`` -> ``[B, out_dim, *spatial]``.
     """
 
-    def __init__(self, in_channels: int, out_dim: int = 512, hidden_dim: int | None = None, spatial_dims: int = 2) -> None:
+    def __init__(
+        self, in_channels: int, out_dim: int = 512, hidden_dim: int | None = None, spatial_dims: int = 2
+    ) -> None:
         super().__init__()
         _check_spatial_dims(spatial_dims)
         hidden_dim = hidden_dim or out_dim

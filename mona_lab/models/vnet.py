@@ -68,11 +68,14 @@ class VNet3D(nn.Module):
         ValueError: on bad arguments or an input whose shape the network cannot take.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, base_filters: int = 16, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_channels: int = 1, num_classes: int = 2, base_filters: int = 16, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if in_channels < 1 or num_classes < 1 or base_filters < 1:
             raise ValueError(
-                f"in_channels, num_classes and base_filters must be >= 1, got {in_channels}, {num_classes}, {base_filters}"
+                f"in_channels, num_classes and base_filters must be >= 1, "
+                f"got {in_channels}, {num_classes}, {base_filters}"
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
