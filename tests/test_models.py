@@ -327,3 +327,20 @@ def test_ema_rejects_bad_momentum_and_mismatched_student():
     teacher = EMATeacher(student)
     with pytest.raises(ValueError, match="do not match"):
         teacher.update(build_model(width=0.25, heads=("representation",), embed_dim=4))
+
+
+def test_representation_stride_fuses_at_a_coarser_grid_and_matches_full_resolution_pooling():
+    torch.manual_seed(0)
+    net = build_model(num_classes=4, width=0.5, embed_dim=16, representation_stride=4).eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        out = net(x, heads=("representation",))
+    assert out.representation.shape == (2, 16, 16, 16)
+    head = net.heads["representation"]
+    fused = head.fuse(out.decoder_features)
+    # the finest map (full resolution) enters as its 4x4 average
+    finest = out.decoder_features[-1]
+    expected = F.avg_pool2d(finest, 4)
+    assert torch.allclose(fused[:, -finest.shape[1]:], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="output_stride"):
+        build_model(num_classes=4, width=0.5, representation_stride=0)

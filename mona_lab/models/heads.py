@@ -24,6 +24,7 @@ from torch import nn
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _BATCHNORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 _INTERPOLATION = {2: "bilinear", 3: "trilinear"}
+_ADAPTIVE_AVG_POOL = {2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
 
 
 def _check_spatial_dims(spatial_dims: int) -> None:
@@ -146,10 +147,14 @@ class RepresentationHead(nn.Module):
         embed_dim: m, the representation size (512 in MONA, 128 in ACTION++).
         hidden_dim: width of the 3x3 conv layer (defaults to ``embed_dim``).
         spatial_dims: 2 for images, 3 for volumes.
+        output_stride: fuse at ``1 / output_stride`` of the finest resolution (1: full
+            resolution, as in Fig. 6). A stride of 4 cuts the head's cost 16-fold on 2D
+            maps; the loss then sees labels and probabilities resized to the same grid.
+            Finer maps are average-pooled down, coarser maps bilinearly up-sampled.
 
     Forward:
         features: sequence of ``[B, c_i, *spatial_i]``; returns ``[B, embed_dim,
-        *spatial_last]`` at the resolution of the last (finest) map.
+        *spatial_last / output_stride]``.
     """
 
     def __init__(
@@ -158,9 +163,13 @@ class RepresentationHead(nn.Module):
         embed_dim: int = 512,
         hidden_dim: int | None = None,
         spatial_dims: int = 2,
+        output_stride: int = 1,
     ) -> None:
         super().__init__()
         _check_spatial_dims(spatial_dims)
+        if not isinstance(output_stride, int) or output_stride < 1:
+            raise ValueError(f"output_stride must be a positive integer, got {output_stride!r}")
+        self.output_stride = output_stride
         self.in_channels = tuple(int(c) for c in in_channels)
         if not self.in_channels or min(self.in_channels) < 1 or embed_dim < 1:
             raise ValueError(f"bad RepresentationHead sizes: in_channels={in_channels}, embed_dim={embed_dim}")
@@ -183,7 +192,7 @@ class RepresentationHead(nn.Module):
         """Up-sample every map to the finest size and concatenate: ``[B, sum c_i, *spatial]``."""
         if len(features) != len(self.in_channels):
             raise ValueError(f"RepresentationHead expects {len(self.in_channels)} feature maps, got {len(features)}")
-        target = features[-1].shape[2:]
+        target = tuple(max(1, int(n) // self.output_stride) for n in features[-1].shape[2:])
         fused = []
         for i, (f, c) in enumerate(zip(features, self.in_channels)):
             if f.dim() != self.spatial_dims + 2 or f.shape[1] != c or f.shape[0] != features[-1].shape[0]:
@@ -191,7 +200,9 @@ class RepresentationHead(nn.Module):
                     f"RepresentationHead feature {i} should be [B, {c}, ...] with {self.spatial_dims} spatial axes, "
                     f"got {tuple(f.shape)}"
                 )
-            if f.shape[2:] != target:
+            if any(n > t for n, t in zip(f.shape[2:], target)):
+                f = _ADAPTIVE_AVG_POOL[self.spatial_dims](f, target)
+            if tuple(f.shape[2:]) != target:
                 f = F.interpolate(f, size=target, mode=_INTERPOLATION[self.spatial_dims], align_corners=False)
             fused.append(f)
         return torch.cat(fused, dim=1)

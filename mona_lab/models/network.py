@@ -64,6 +64,8 @@ class ModelConfig:
         projection_dim: P, global/local embedding size (512 in MONA).
         embed_dim: m, representation size (512 in MONA, 128 in ACTION++).
         representation_hidden: hidden width of the representation head (default m).
+        representation_stride: the representation head's output stride (1: full
+            resolution; see `RepresentationHead`).
         local_source: ``"logits"`` (paper 001: the local views are crops of the predicted
             logits) or ``"features"`` (the finest decoder feature map).
         heads: which heads to build; a subset of `HEAD_NAMES`.
@@ -77,6 +79,7 @@ class ModelConfig:
     projection_dim: int = 512
     embed_dim: int = 512
     representation_hidden: int | None = None
+    representation_stride: int = 1
     local_source: str = "logits"
     heads: tuple[str, ...] = field(default=HEAD_NAMES)
 
@@ -135,7 +138,11 @@ class SegmentationNetwork(nn.Module):
             "local_projection": lambda: LocalProjectionHead(local_in, p, spatial_dims=spatial_dims),
             "local_prediction": lambda: LocalProjectionHead(p, p, spatial_dims=spatial_dims),
             "representation": lambda: RepresentationHead(
-                self.backbone.decoder_channels, config.embed_dim, config.representation_hidden, spatial_dims
+                self.backbone.decoder_channels,
+                config.embed_dim,
+                config.representation_hidden,
+                spatial_dims,
+                config.representation_stride,
             ),
         }
         self.heads = nn.ModuleDict({name: factories[name]() for name in HEAD_NAMES if name in config.heads})
@@ -208,6 +215,7 @@ def build_model(
     local_source: str = "logits",
     dropout: Sequence[float] | None = None,
     representation_hidden: int | None = None,
+    representation_stride: int = 1,
 ) -> SegmentationNetwork:
     """Build a `SegmentationNetwork` from keyword arguments (see `ModelConfig` for meanings).
 
@@ -225,6 +233,7 @@ def build_model(
         projection_dim=projection_dim,
         embed_dim=embed_dim,
         representation_hidden=representation_hidden,
+        representation_stride=representation_stride,
         local_source=local_source,
         heads=tuple(heads),
     )
