@@ -68,6 +68,8 @@ class TrainConfig:
     # model
     width: float = 1.0
     embed_dim: int = 512
+    representation_stride: int = 4  # the representation head fuses at 1/4 resolution (cost)
+    local_region: int = 64  # side of the local instance-discrimination window (MONA: 64x64)
     # MONA principles (the ablation switches of MONA Tables III and VI)
     tailness: bool = True
     consistency: bool = True
@@ -79,7 +81,7 @@ class TrainConfig:
     num_negatives: int = 512
     confidence_threshold: float = 0.97
     contrast_temperature: float = 0.5
-    temperature_schedule: str = "fixed"
+    temperature_schedule: str | None = None  # None: "cosine" for action++ (ATS), else "fixed"
     tau_min: float = 0.1
     tau_max: float = 1.0
     temperature_period: float = 1.0
@@ -118,6 +120,14 @@ class TrainConfig:
             raise MonaLabError(f"--labeled must be a patient count >= 1 or a ratio in (0, 1), got {self.labeled}")
         if self.sampler not in ("ns", "sg", "sag", "block"):
             raise MonaLabError(f"unknown sampler {self.sampler!r}; choose one of ns, sg, sag, block")
+        from mona_lab.schedules import TEMPERATURE_KINDS
+
+        if self.temperature_schedule is not None and self.temperature_schedule not in TEMPERATURE_KINDS:
+            raise MonaLabError(
+                f"unknown temperature schedule {self.temperature_schedule!r}; choose one of {', '.join(TEMPERATURE_KINDS)}"
+            )
+        if self.representation_stride < 1 or self.local_region < 1:
+            raise MonaLabError("representation_stride and local_region must be positive integers")
         if self.lr_schedule not in ("step", "poly"):
             raise MonaLabError(f"unknown lr schedule {self.lr_schedule!r}; choose step or poly")
 
@@ -131,6 +141,19 @@ class TrainConfig:
         if self.pretrain_iterations is None:
             return self.iterations // 2
         return self.pretrain_iterations
+
+    @property
+    def resolved_sampler(self) -> str:
+        """The pixel sampler: fixed by the method name for arco-*, else ``sampler``."""
+        if self.method.startswith("arco-"):
+            return self.method.split("-", 1)[1]
+        return self.sampler
+
+    @property
+    def resolved_temperature_schedule(self) -> str:
+        if self.temperature_schedule is not None:
+            return self.temperature_schedule
+        return "cosine" if self.method == "action++" else "fixed"
 
     @property
     def total_iterations(self) -> int:

@@ -1,0 +1,373 @@
+"""The training loop: stages, EMA, AMP, DDP, checkpoints, progress and logging.
+
+`train(config)` runs one recipe from `mona_lab.methods` end to end and writes, in
+``config.out``:
+
+- ``config.json``: the `TrainConfig`;
+- ``log.csv``: one row per iteration with every loss component, the learning rate, the
+  contrastive temperature and, at validation iterations, the mean validation Dice;
+- ``last.pt`` (and ``best.pt``, the best validation Dice so far): model, teacher,
+  optimiser, queues and memory banks, batch-stream position, RNG states and config --
+  tensors and plain values only, written atomically, read with ``weights_only=True``;
+- ``metrics.json``: per-class Dice and ASD on the validation volumes and their means.
+
+Exact resume: ``resume=True`` reloads ``last.pt`` and continues from its iteration with
+every random stream restored, so 6 + 6 iterations give the same ``metrics.json`` as 12 on
+the CPU. ``iterations`` may grow on resume (every schedule mona_lab uses by default is
+independent of it, except ATS and poly, whose curves then change from that point on).
+
+Optimisation (MONA Sec. IV-B): SGD lr 0.01, momentum 0.9, weight decay 1e-4; the learning
+rate restarts at each stage (the papers train pre-training and fine-tuning as separate
+runs) and follows ``step`` (divide by 10 every 2500 iterations) or ``poly`` (0.9).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from mona_lab import distributed
+from mona_lab.checkpoint import (
+    atomic_torch_save,
+    atomic_write_text,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+)
+from mona_lab.config import TrainConfig, config_differences
+from mona_lab.errors import MonaLabError
+from mona_lab.methods import Method, StepContext, build_method, stage_at
+from mona_lab.metrics import evaluate_volume, predict_volume, summarise
+from mona_lab.runtime import seed_everything, select_device
+from mona_lab.schedules import poly_lr, step_decay_lr, temperature
+
+LOG_COLUMNS = (
+    "step", "stage", "lr", "temperature", "total", "sup", "dice", "ce", "consistency", "inst_global",
+    "inst_local", "unsup", "contrast", "eqv", "nn", "saacl", "val_mean_dice",
+)  # fmt: skip
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns: the output folder, the final metrics and the run's method."""
+
+    out: Path
+    metrics: dict[str, Any]
+    method: Method
+
+
+class NonFiniteLossError(MonaLabError):
+    """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+# ---------------------------------------------------------------------------- helpers
+def _prepare_out(config: TrainConfig, info: distributed.DistInfo) -> Path:
+    out = Path(config.out)
+    if config.resume:
+        saved = TrainConfig.load(out / "config.json") if (out / "config.json").exists() else None
+        if saved is None or not (out / "last.pt").exists():
+            raise MonaLabError(f"--resume: {out} holds no run to resume (config.json and last.pt are needed)")
+        differences = config_differences(saved, config)
+        if differences:
+            raise MonaLabError(
+                f"--resume: the requested config differs from the one in {out / 'config.json'}: " + "; ".join(differences)
+            )
+        if config.iterations < saved.iterations:
+            raise MonaLabError(f"--resume: --iterations {config.iterations} is below the saved run's {saved.iterations}")
+    elif out.exists() and any(out.iterdir()):
+        raise MonaLabError(f"output folder {out} already exists and is not empty; pass --resume to continue it or choose another --out")
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        config.save(out / "config.json")
+    distributed.barrier(info)
+    return out
+
+
+def learning_rate(config: TrainConfig, stage_step: int, stage_iterations: int) -> float:
+    """The learning rate at ``stage_step`` of a stage (restarts at each stage)."""
+    if config.lr_schedule == "poly":
+        return poly_lr(config.lr, stage_step, stage_iterations)
+    return step_decay_lr(config.lr, stage_step, every=config.lr_step_every)
+
+
+def contrast_temperature(config: TrainConfig, stage_step: int, stage_iterations: int) -> float:
+    """The contrastive temperature of a step: fixed 0.5, or ATS / a Table-6 schedule."""
+    return temperature(
+        config.resolved_temperature_schedule,
+        stage_step,
+        stage_iterations,
+        config.tau_min,
+        config.tau_max,
+        config.temperature_period,
+        seed=config.seed,
+        tau_fixed=config.contrast_temperature,
+    )
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast(device.type, enabled=False)
+
+
+class _CsvLog:
+    """``log.csv``, appended row by row; on resume, rows from the lost future are dropped."""
+
+    def __init__(self, path: Path, start_step: int, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        kept = []
+        if start_step > 0 and path.exists():
+            with path.open(newline="") as handle:
+                kept = [row for row in csv.DictReader(handle) if int(row["step"]) < start_step]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(path, buffer.getvalue())
+        self.handle = path.open("a", newline="")
+        self.writer = csv.DictWriter(self.handle, fieldnames=LOG_COLUMNS, lineterminator="\n")
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.enabled:
+            unknown = set(row) - set(LOG_COLUMNS)
+            if unknown:
+                raise KeyError(f"log.csv has no column(s) {sorted(unknown)}")
+            self.writer.writerow(row)
+            self.handle.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.handle.close()
+
+
+def _format(value: float) -> str:
+    return f"{value:.6g}"
+
+
+# ---------------------------------------------------------------------------- validation
+@torch.no_grad()
+def evaluate_volumes(model_fn, volumes, num_classes: int, class_names, image_size: int, device, info=None) -> dict:
+    """Dice and ASD per class over 3D ``volumes`` (slice-wise prediction, stacked).
+
+    With several processes each evaluates every ``world_size``-th volume and the results
+    are gathered, so every process returns the same summary.
+    """
+    info = info or distributed.DistInfo()
+    mine = [v for i, v in enumerate(volumes) if i % info.world_size == info.rank]
+    results = []
+    for volume in mine:
+        if volume.label is None:
+            raise MonaLabError(f"volume {volume.case_id} has no label; it cannot be evaluated")
+        pred = predict_volume(model_fn, volume.image, image_size, device=device)
+        results.append((volume.case_id, evaluate_volume(pred, volume.label, num_classes, volume.spacing)))
+    gathered = [r for part in distributed.gather_objects(results, info) for r in part]
+    gathered.sort(key=lambda item: item[0])
+    summary = summarise([r for _, r in gathered], list(class_names)[1:])  # foreground only
+    summary["volumes"] = [case for case, _ in gathered]
+    return summary
+
+
+# ---------------------------------------------------------------------------- training
+def train(config: TrainConfig, data=None) -> TrainResult:
+    """Run (or resume) one training run; see the module docstring for what it writes.
+
+    Args:
+        config: the run's `TrainConfig`.
+        data: an already loaded `SegmentationData` (notebooks reuse one); ``None`` loads
+            ``config.dataset`` from ``config.root`` at ``config.image_size``.
+
+    Raises:
+        MonaLabError: a bad configuration, an existing ``out`` without ``resume``, a
+            ``resume`` with a different configuration, or a non-finite loss
+            (`NonFiniteLossError`).
+    """
+    from mona_lab.data import TwoStreamBatches, load_dataset, split_patients
+
+    device = select_device(config.device)
+    info = distributed.init(device)
+    try:
+        out = _prepare_out(config, info)
+        seed_everything(config.seed)
+        if data is None:
+            data = load_dataset(config.dataset, root=config.root, image_size=config.image_size, seed=config.seed)
+        elif data.image_size != config.image_size:
+            raise MonaLabError(f"data were loaded at {data.image_size}px but config.image_size is {config.image_size}")
+        labeled_ids, unlabeled_ids = split_patients(data.patients, config.labeled, seed=config.seed)
+        method = build_method(config, data.num_classes)
+        batches = TwoStreamBatches(
+            data,
+            labeled_ids,
+            unlabeled_ids,
+            batch_size=config.batch_size,
+            labeled_fraction=method.labeled_fraction,
+            seed=config.seed * 1000 + info.rank,
+        )
+        # model initialisation is seeded once for every process (DDP also broadcasts rank 0's)
+        method.to(device)
+        if device.type == "cuda":
+            method.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(
+            method.trainable_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        generator = torch.Generator().manual_seed(config.seed * 7919 + info.rank)
+        start_step, best_dice = 0, -math.inf
+        if config.resume:
+            state = load_checkpoint(out / "last.pt", map_location=device)
+            method.load_state_dict(state["method"])
+            optimizer.load_state_dict(state["optimizer"])
+            batches.load_state_dict(state["batches"])
+            generator.set_state(state["generator"])
+            restore_rng_state(state["rng"])
+            start_step, best_dice = int(state["step"]), float(state["best_dice"])
+        wrapped = method
+        if info.enabled:
+            wrapped = DistributedDataParallel(
+                method,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        stages = method.stages()
+        total = sum(s.iterations for s in stages)
+        log = _CsvLog(out / "log.csv", start_step, info.is_main)
+        progress = None
+        if config.progress and info.is_main:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=total, initial=start_step, desc=config.method, dynamic_ncols=True)
+
+        def checkpoint_state(next_step: int) -> dict[str, Any]:
+            return {
+                "format": CHECKPOINT_FORMAT,
+                "step": next_step,
+                "config": config.to_dict(),
+                "model_config": method.student.config.to_dict(),
+                "class_names": list(data.class_names),
+                "image_size": config.image_size,
+                "method": method.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "batches": batches.state_dict(),
+                "generator": generator.get_state(),
+                "rng": capture_rng_state(),
+                "best_dice": best_dice,
+            }
+
+        def validate() -> dict:
+            method.eval()
+            try:
+                return evaluate_volumes(
+                    method.predict_logits, data.val_volumes, data.num_classes, data.class_names, config.image_size, device, info
+                )
+            finally:
+                method.train()
+
+        method.train()
+        for step in range(start_step, total):
+            stage, stage_step = stage_at(stages, step)
+            lr = learning_rate(config, stage_step, stage.iterations)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            tau = contrast_temperature(config, stage_step, stage.iterations)
+            method.context = StepContext(step, stage, stage_step, tau, generator)
+            batch = batches.batch_at(step).to(device)
+            images = [batch.labeled_images, batch.unlabeled_images]
+            if device.type == "cuda":
+                images = [x.contiguous(memory_format=torch.channels_last) for x in images]
+            with _autocast(device, config.amp):
+                losses = wrapped(images[0], batch.labeled_labels, images[1])
+            values = {name: float(value.detach()) for name, value in losses.items()}
+            bad = [name for name, value in values.items() if not math.isfinite(value)]
+            if bad:
+                kept = out / "last.pt"
+                raise NonFiniteLossError(
+                    f"loss became non-finite at iteration {step} (stage {stage.name}, component(s) {', '.join(bad)}); "
+                    + (f"the last good checkpoint is {kept}" if kept.exists() else "no checkpoint had been written yet")
+                )
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            optimizer.step()
+            method.after_step()
+            values = distributed.mean_across(values, info, device)
+            row = {"step": step, "stage": stage.name, "lr": _format(lr), "temperature": _format(tau)}
+            row.update({name: _format(value) for name, value in values.items()})
+            done = step + 1
+            if done % config.validate_every == 0 or done == total:
+                summary = validate()
+                row["val_mean_dice"] = _format(summary["mean_dice"])
+                if summary["mean_dice"] > best_dice:
+                    best_dice = summary["mean_dice"]
+                    if info.is_main:
+                        atomic_torch_save(checkpoint_state(done), out / "best.pt")
+            log.write(row)
+            if info.is_main and (done % config.checkpoint_every == 0 or done == total):
+                atomic_torch_save(checkpoint_state(done), out / "last.pt")
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+        if progress is not None:
+            progress.close()
+        log.close()
+        summary = validate()
+        metrics = {
+            "method": config.method,
+            "dataset": config.dataset,
+            "labeled_patients": labeled_ids,
+            "iterations": total,
+            **summary,
+        }
+        if info.is_main:
+            atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        distributed.barrier(info)
+        return TrainResult(out, metrics, method)
+    finally:
+        distributed.shutdown(info)
+
+
+# ---------------------------------------------------------------------------- evaluation
+def load_trained_model(checkpoint: Path, device: torch.device):
+    """The student network of a checkpoint, in eval mode, and the checkpoint's metadata."""
+    from mona_lab.models import model_from_config
+
+    state = load_checkpoint(checkpoint, map_location=device)
+    missing = [k for k in ("model_config", "method", "class_names", "image_size") if k not in state]
+    if missing:
+        raise MonaLabError(f"checkpoint {checkpoint} is not a mona_lab training checkpoint (missing {missing})")
+    model = model_from_config(state["model_config"])
+    prefix = "student."
+    weights = {k[len(prefix) :]: v for k, v in state["method"].items() if k.startswith(prefix)}
+    model.load_state_dict(weights)
+    return model.to(device).eval(), state
+
+
+def evaluate_checkpoint(checkpoint: Path, dataset: str, root: str | None = None, split: str = "val", device: str = "auto") -> dict:
+    """Run a checkpoint's student on the ``val`` or ``test`` volumes of any data set with the same classes."""
+    from mona_lab.data import load_dataset
+
+    if split not in ("val", "test"):
+        raise MonaLabError(f"unknown split {split!r}; choose val or test")
+    dev = select_device(device)
+    model, state = load_trained_model(Path(checkpoint), dev)
+    data = load_dataset(dataset, root=root, image_size=int(state["image_size"]))
+    if list(data.class_names) != list(state["class_names"]):
+        raise MonaLabError(
+            f"checkpoint classes {list(state['class_names'])} differ from data set {dataset!r} classes {list(data.class_names)}"
+        )
+    volumes = data.val_volumes if split == "val" else data.test_volumes
+    if not volumes:
+        raise MonaLabError(f"data set {dataset!r} has no {split} volumes here (for ACDC the test split needs test.list and its volumes)")
+    summary = evaluate_volumes(
+        lambda x: model(x).logits, volumes, data.num_classes, data.class_names, int(state["image_size"]), dev
+    )
+    return {"checkpoint": str(checkpoint), "dataset": dataset, "split": split, **summary}
+
+

@@ -1,0 +1,139 @@
+"""MONA (GLCon pre-training, then anatomical contrastive reconstruction) and ARCO.
+
+Fine-tuning loss (MONA Sec. III-B "Setup")::
+
+    L = L_sup + l1 L_contrast + l2 L_eqv + l3 L_unsup + l4 L_nn,  (l1..l4) = (0.01, 1, 1, 1)
+
+- tailness -> L_contrast (Eq. 3-5, hard queries, class-relation negatives) on GT labels
+  of labelled pixels and teacher pseudo-labels elsewhere;
+- consistency -> L_eqv (Eq. 6) between T(F(x)) and F(T(x)) for a fresh random affine T;
+- diversity -> L_nn (K nearest teacher embeddings in a FIFO bank);
+- L_unsup: confidence-weighted CE on the teacher's pseudo-labels (unlabelled rows).
+
+Each principle has its own switch in `TrainConfig` (``tailness``, ``consistency``,
+``diversity``) for the ablations of MONA Tables III and VI. ARCO (``arco-ns/sg/sag``) is
+MONA with that pixel sampler inside L_contrast.
+"""
+from __future__ import annotations
+
+import torch
+
+from mona_lab.augment import weak_view
+from mona_lab.losses import AnatomicalContrastLoss, DiceCELoss, EquivarianceLoss, NearestNeighbourLoss, PseudoLabelLoss
+from mona_lab.methods.base import Method, Stage, StepContext
+from mona_lab.methods.pretraining import RelationalPretraining
+from mona_lab.methods.views import IGNORE, make_views, resize_labels_nearest, resize_probabilities
+
+
+def contrast_targets(views, teacher_logits_in_student_frame: torch.Tensor):
+    """Labels for the pixel contrast: ground truth where known, else the teacher's
+    pseudo-label; -1 where the student's view has no image content. Also the teacher's
+    probabilities (the confidence that decides hard queries, Eq. 5)."""
+    probs = teacher_logits_in_student_frame.softmax(dim=1)
+    pseudo = probs.argmax(dim=1)
+    labels = torch.where(views.strong.labels >= 0, views.strong.labels, pseudo)
+    labels = torch.where(views.strong.valid_mask, labels, torch.full_like(labels, IGNORE))
+    return labels, probs
+
+
+class Mona(Method):
+    """MONA: GLCon for ``pretrain_iterations``, then fine-tuning for ``iterations``."""
+
+    heads = ("global_prediction", "local_prediction", "representation")
+    labeled_fraction = 0.5
+
+    def __init__(self, config, num_classes):
+        super().__init__(config, num_classes)
+        self.sup_loss = DiceCELoss()
+        self.pretraining = RelationalPretraining(config)
+        self.contrast = AnatomicalContrastLoss(
+            num_classes,
+            config.embed_dim,
+            num_queries=config.num_queries,
+            num_negatives=config.num_negatives,
+            threshold=config.confidence_threshold,
+            hard_queries=True,
+            temperature=config.contrast_temperature,
+            sampler=config.resolved_sampler,
+            grid=config.grid,
+        )
+        self.equivariance = EquivarianceLoss()
+        self.pseudo_label = PseudoLabelLoss(config.confidence_threshold)
+        self.neighbours = NearestNeighbourLoss(
+            dim=config.embed_dim, bank_size=config.queue_size, num_neighbours=config.num_neighbours
+        )
+
+    def stages(self) -> list[Stage]:
+        stages = [Stage("glcon", self.config.resolved_pretrain_iterations), Stage("finetune", self.config.iterations)]
+        return [s for s in stages if s.iterations > 0]
+
+    def compute_losses(self, labeled_images, labeled_labels, unlabeled_images, ctx: StepContext):
+        views = make_views(labeled_images, labeled_labels, unlabeled_images, ctx.generator)
+        if ctx.stage.name == "glcon":
+            return self.glcon_losses(views, ctx)
+        return self.finetune_losses(views, ctx)
+
+    def glcon_losses(self, views, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """GLCon: L_inst^global + L_inst^local + L_sup (MONA Sec. III-A)."""
+        student, losses = self.pretraining.losses(
+            self, views, slice(None), ctx.generator, use_global=True, use_local=True
+        )
+        bl = views.num_labeled
+        losses["sup"] = self.sup_loss(student.logits[:bl], views.strong.labels[:bl])
+        losses["total"] = losses["inst_global"] + losses["inst_local"] + losses["sup"]
+        return losses
+
+    def finetune_losses(self, views, ctx: StepContext) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        bl = views.num_labeled
+        heads = (("representation",) if cfg.tailness else ()) + (("global_prediction",) if cfg.diversity else ())
+        student = self.student(views.strong.images, heads=heads)
+        with torch.no_grad():
+            teacher = self.teacher(views.weak.images, heads=("global_projection",) if cfg.diversity else ())
+            teacher_logits = views.strong.apply_to_outputs(teacher.logits)
+        losses = {
+            "sup": self.sup_loss(student.logits[:bl], views.strong.labels[:bl]),
+            "unsup": self.pseudo_label(student.logits[bl:], teacher_logits[bl:]),
+        }
+        total = losses["sup"] + cfg.lambda_unsup * losses["unsup"]
+        if cfg.tailness:
+            losses["contrast"] = self.pixel_contrast(student.representation, views, teacher_logits, ctx)
+            total = total + cfg.lambda_contrast * losses["contrast"]
+        if cfg.consistency:
+            losses["eqv"] = self.equivariance_loss(views.strong.images, student.logits, ctx)
+            total = total + cfg.lambda_eqv * losses["eqv"]
+        if cfg.diversity:
+            losses["nn"] = self.neighbours(student.global_prediction)
+            self._pending.append((self.neighbours.enqueue, teacher.global_embedding))
+            total = total + cfg.lambda_nn * losses["nn"]
+        losses["total"] = total
+        return losses
+
+    def pixel_contrast(self, representation, views, teacher_logits, ctx: StepContext) -> torch.Tensor:
+        """L_contrast (Eq. 3-5) on the representation grid (labels nearest, probabilities area-resized)."""
+        labels, probs = contrast_targets(views, teacher_logits)
+        size = tuple(representation.shape[-2:])
+        return self.contrast(
+            representation,
+            resize_labels_nearest(labels, size),
+            resize_probabilities(probs, size),
+            temperature=ctx.temperature,
+            generator=ctx.generator,
+        )
+
+    def equivariance_loss(self, images, logits, ctx: StepContext) -> torch.Tensor:
+        """L_eqv (Eq. 6): a fresh random rotation/crop/flip T; KL both ways between T(F(x)) and F(T(x))."""
+        transformed = weak_view(images, None, ctx.generator)
+        logits_of_transformed = self.student(transformed.images).logits
+        return self.equivariance(
+            transformed.apply_to_outputs(logits), logits_of_transformed, valid_mask=transformed.valid_mask
+        )
+
+
+class GLCon(Mona):
+    """MONA's first stage alone (global + local instance discrimination + L_sup)."""
+
+    heads = ("global_prediction", "local_prediction")
+
+    def stages(self) -> list[Stage]:
+        return [Stage("glcon", self.config.iterations)]

@@ -1,0 +1,73 @@
+"""The two views of a batch that every teacher-student recipe uses.
+
+The teacher sees a weak view (rotation, crop, flip); the student sees a strong view built
+*on top of* the weak one (deformation, contrast, brightness, CutMix), so the teacher's
+output maps into the student's frame exactly through ``strong.apply_to_outputs`` (MONA
+Sec. IV-B: weak augmentation for the teacher, strong for the student). Labels travel
+with the images; unlabelled rows carry -1 (ignore) and never a real label.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from mona_lab.augment import AugmentedView, strong_view, weak_view
+
+IGNORE = -1
+
+
+@dataclass
+class TeacherStudentViews:
+    """``weak``: the teacher's view; ``strong``: the student's; ``num_labeled``: Bl, the
+    first rows are the labelled part. Labels are [B,S,S] with -1 where unknown."""
+
+    weak: AugmentedView
+    strong: AugmentedView
+    num_labeled: int
+
+
+def join_streams(labeled_images: torch.Tensor, labeled_labels: torch.Tensor, unlabeled_images: torch.Tensor):
+    """Concatenate the two streams: images [Bl+Bu,1,S,S], labels [Bl+Bu,S,S] (-1 for unlabelled)."""
+    images = torch.cat([labeled_images, unlabeled_images], dim=0)
+    unknown = torch.full(
+        (unlabeled_images.shape[0], *unlabeled_images.shape[2:]), IGNORE, dtype=torch.long, device=images.device
+    )
+    labels = torch.cat([labeled_labels.long(), unknown], dim=0)
+    return images, labels
+
+
+def make_views(
+    labeled_images: torch.Tensor,
+    labeled_labels: torch.Tensor,
+    unlabeled_images: torch.Tensor,
+    generator: torch.Generator,
+) -> TeacherStudentViews:
+    images, labels = join_streams(labeled_images, labeled_labels, unlabeled_images)
+    weak = weak_view(images, labels, generator)
+    strong = strong_view(weak.images, weak.labels, generator)
+    return TeacherStudentViews(weak, strong, labeled_images.shape[0])
+
+
+def resize_labels_nearest(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[B,H,W] integer labels (-1 kept) to [B,h,w] by nearest sampling."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    moved = F.interpolate(labels[:, None].float(), size=size, mode="nearest")
+    return moved[:, 0].round().long()
+
+
+def resize_probabilities(probs: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[B,C,H,W] probabilities to [B,C,h,w] by area averaging (still sums to 1)."""
+    if tuple(probs.shape[-2:]) == tuple(size):
+        return probs
+    return F.adaptive_avg_pool2d(probs, size)
+
+
+def random_window(size: int, window: int, generator: torch.Generator) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A random ``window`` x ``window`` square inside a ``size`` x ``size`` map, as
+    ``((top, window), (left, window))``."""
+    window = min(window, size)
+    top, left = torch.randint(0, size - window + 1, (2,), generator=generator).tolist()
+    return (top, window), (left, window)
