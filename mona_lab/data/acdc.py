@@ -68,6 +68,11 @@ def patient_of(case_id: str) -> str:
     return match.group("patient") if match else case_id
 
 
+def volume_of(case_id: str) -> str:
+    """``patient099_frame01_slice_15`` -> ``patient099_frame01`` (other names unchanged)."""
+    return re.sub(r"_slice_\d+$", "", case_id)
+
+
 def read_case_list(path: Path) -> list[str]:
     """Non-empty, stripped lines of a ``*.list`` file (a trailing ``.h5`` is dropped).
 

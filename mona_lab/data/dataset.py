@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mona_lab.data.acdc import ACDC_CLASS_NAMES, iter_acdc_training_slices, read_acdc_volumes, resolve_acdc_root
+from mona_lab.data.acdc import (
+    ACDC_CLASS_NAMES,
+    iter_acdc_training_slices,
+    read_acdc_volumes,
+    resolve_acdc_root,
+    volume_of,
+)
 from mona_lab.data.phantom import PHANTOM_CLASS_NAMES, PhantomConfig, make_phantom_patient, phantom_split
 from mona_lab.data.preprocess import resize_images, resize_labels
 from mona_lab.data.stats import ClassStats, compute_class_stats
@@ -319,7 +325,7 @@ def stack_training_slices(
         for z in range(vol.num_slices):
             group.append((len(patients), vol.image[z], vol.label[z]))
             patients.append(vol.patient_id)
-            cases.append(vol.case_id)
+            cases.append(volume_of(vol.case_id))
         if len(group) >= _CHUNK:
             flush(shape)
     for shape in list(pending):

@@ -477,8 +477,9 @@ def make_phantom_patient(config: PhantomConfig, index: int) -> list[Volume]:
     anatomy = _draw_anatomy(rng, config)
     geometry = _solve_geometry(anatomy)
     pid = patient_id(index)
-    px = anatomy.fov / config.image_size
-    spacing = (anatomy.spacing_mm, px, px)
+    # float32-exact values, so that a NIfTI header (float32 zooms) stores them unchanged
+    px = float(np.float32(anatomy.fov / config.image_size))
+    spacing = (float(np.float32(anatomy.spacing_mm)), px, px)
     volumes = []
     for frame, name in enumerate(FRAME_NAMES):
         image, label = _render_frame(anatomy, geometry, frame, config.image_size, rng)
