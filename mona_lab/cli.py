@@ -5,6 +5,7 @@ function that imports its module lazily so ``mona-lab --help`` stays fast):
 
 - ``mona-lab lab``: open JupyterLab on the numbered notebooks (phantom data by default).
 - ``mona-lab data stats|phantom``: class statistics, write the phantom as NIfTI.
+- ``mona-lab train``: train one method; ``mona-lab evaluate``: score a checkpoint.
 
 User mistakes (a missing file, a bad argument) end with one line on stderr and exit
 status 2, never a traceback.
@@ -52,9 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # each module owns the parsers of its own commands
     from mona_lab.data.commands import add_data_commands
+    from mona_lab.train_commands import add_train_commands
 
     _add_lab(sub)
     add_data_commands(sub)
+    add_train_commands(sub)
     return parser
 
 

@@ -85,6 +85,7 @@ def _prepare_out(config: TrainConfig, info: distributed.DistInfo) -> Path:
             raise MonaLabError(f"--resume: --iterations {config.iterations} is below the saved run's {saved.iterations}")
     elif out.exists() and any(out.iterdir()):
         raise MonaLabError(f"output folder {out} already exists and is not empty; pass --resume to continue it or choose another --out")
+    distributed.barrier(info)  # every process has checked before the main one writes
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         config.save(out / "config.json")

@@ -1,0 +1,88 @@
+"""``mona-lab train`` and ``mona-lab evaluate``."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from mona_lab.config import DATASET_CHOICES, METHOD_CHOICES, TrainConfig
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mona_lab.data import parse_labeled
+    from mona_lab.engine import train
+
+    options = {
+        name: getattr(args, name)
+        for name in (
+            "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
+            "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "validate_every",
+            "checkpoint_every", "temperature_schedule", "num_queries", "num_negatives",
+        )  # fmt: skip
+        if getattr(args, name) is not None
+    }
+    options["labeled"] = parse_labeled(args.labeled)
+    options["progress"] = not args.no_progress
+    for principle in ("tailness", "consistency", "diversity"):
+        options[principle] = principle not in args.without
+    config = TrainConfig(**options)
+    result = train(config)
+    print(f"wrote {result.out}: mean Dice {result.metrics['mean_dice']:.4f}, mean ASD {result.metrics['mean_asd']:.3f}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mona_lab.engine import evaluate_checkpoint
+
+    summary = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.device)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+        return 0
+    print(f"{summary['split']} split of {summary['dataset']}: {summary['num_volumes']} volumes")
+    print(f"{'class':<14}{'Dice':>8}{'ASD':>9}")
+    for name, values in summary["per_class"].items():
+        print(f"{name:<14}{values['dice']:>8.4f}{values['asd']:>9.3f}")
+    print(f"{'mean':<14}{summary['mean_dice']:>8.4f}{summary['mean_asd']:>9.3f}")
+    return 0
+
+
+def add_train_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one method (writes config.json, log.csv, last.pt, metrics.json)")
+    p.add_argument("--method", required=True, choices=METHOD_CHOICES, metavar="METHOD", help=", ".join(METHOD_CHOICES))
+    p.add_argument("--dataset", default="phantom", choices=DATASET_CHOICES, metavar="NAME", help=", ".join(DATASET_CHOICES))
+    p.add_argument("--root", default=None, help="data folder (ACDC: else $MONA_LAB_ACDC, then data/ACDC)")
+    p.add_argument("--labeled", required=True, help="labelled patients: a count (3) or a ratio (0.05 or 5%%)")
+    p.add_argument("--iterations", type=int, required=True, help="main (fine-tuning) iterations")
+    p.add_argument("--pretrain-iterations", type=int, default=None, help="pre-training iterations (default: half of --iterations)")
+    p.add_argument("--image-size", type=int, default=None, help="working size (default 128)")
+    p.add_argument("--batch-size", type=int, default=None, help="slices per step, half labelled (default 6)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--out", required=True, help="output folder (must be new unless --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--width", type=float, default=None, help="UNet width multiplier (1.0: 16..256 channels)")
+    p.add_argument("--embed-dim", type=int, default=None, help="embedding size (512 MONA, 128 ACTION++)")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr-schedule", choices=("step", "poly"), default=None)
+    p.add_argument("--temperature-schedule", default=None, help="fixed, cosine, step, random or oscillating")
+    p.add_argument("--num-queries", type=int, default=None)
+    p.add_argument("--num-negatives", type=int, default=None)
+    p.add_argument("--validate-every", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=None)
+    p.add_argument(
+        "--without",
+        nargs="*",
+        default=[],
+        choices=("tailness", "consistency", "diversity"),
+        help="switch MONA principles off (the ablations of MONA Tables III and VI)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="Dice and ASD of a checkpoint on a split of a data set")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--dataset", required=True, choices=DATASET_CHOICES, metavar="NAME", help=", ".join(DATASET_CHOICES))
+    e.add_argument("--root", default=None)
+    e.add_argument("--split", choices=("val", "test"), default="val")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(handler=_cmd_evaluate)
