@@ -36,8 +36,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
 
     Args:
         seed: the run's seed, a non-negative integer.
-        deterministic: also ask torch for deterministic kernels where they exist
-            (``warn_only`` so that ops without a deterministic version still run on GPU).
+        deterministic: on CUDA, also ask torch for deterministic kernels where they exist
+            (``warn_only`` so that ops without a deterministic version still run). CPU
+            kernels are deterministic already, and switching the flag imports torch's
+            compiler stack (seconds), so it is left alone without CUDA.
 
     Returns:
         a CPU ``torch.Generator`` seeded with ``seed``, for code that wants its own stream.
@@ -50,11 +52,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-    if deterministic:
+    if deterministic and torch.cuda.is_available():
         torch.use_deterministic_algorithms(True, warn_only=True)
-        if hasattr(torch.backends, "cudnn"):
-            torch.backends.cudnn.benchmark = False
-            torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
