@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from mona_lab.samplers import (
     SAMPLING_METHODS,
+    group_centres,
     group_ids,
     group_statistics,
     mirror_index,
@@ -260,23 +261,25 @@ def test_sg_allocation_is_proportional_and_exact_in_total():
     assert torch.allclose(totals / reps, n * weights, atol=0.12)
 
 
-def test_sag_pairs_are_mirror_images_or_asymmetric_draws():
-    """Pairs come first in the output: the partner is the mirror image when that is a
-    mask pixel, otherwise a pixel of the same group whose own mirror is off the mask."""
-    mask = _irregular_mask()
-    mirror = mirror_index(mask.shape, (3, 2))
-    ids = group_ids(mask, (3, 2)).reshape(-1)
-    flat = mask.reshape(-1)
+@pytest.mark.parametrize(("shape", "grid"), [((2, 12, 10), (3, 2)), ((2, 11, 9), (3, 4))])
+def test_sag_pairs_are_mirror_images_or_asymmetric_draws(shape, grid):
+    """Pairs come first in the output: the partner is the mirror image through the group
+    centre (`mirror_index`) when that is a pixel of the group, otherwise a pixel of the
+    same group without a partner. The second shape needs padded grid cells."""
+    mask = _irregular_mask()[:, : shape[1], : shape[2]]
+    partner = mirror_index(mask, grid).reshape(-1)
+    ids = group_ids(mask, grid).reshape(-1)
+    num_groups = 2 * grid[0] * grid[1]
     generator = torch.Generator().manual_seed(4)
     mirrored = redrawn = 0
     for _ in range(50):
-        idx, _ = sample_pixels(mask, 40, "sag", generator, grid=(3, 2))
-        num_pairs = int((torch.bincount(ids[idx], minlength=12) // 2).sum())
+        idx, _ = sample_pixels(mask, 40, "sag", generator, grid=grid)
+        num_pairs = int((torch.bincount(ids[idx], minlength=num_groups) // 2).sum())
         first, second = idx[0 : 2 * num_pairs : 2], idx[1 : 2 * num_pairs : 2]
         assert torch.equal(ids[first], ids[second])
-        symmetric = flat[mirror[first]]
-        assert torch.equal(second[symmetric], mirror[first[symmetric]])
-        assert not bool(flat[mirror[second[~symmetric]]].any())
+        symmetric = partner[first] >= 0
+        assert torch.equal(second[symmetric], partner[first[symmetric]])
+        assert bool((partner[second[~symmetric]] == -1).all())
         mirrored += int(symmetric.sum())
         redrawn += int((~symmetric).sum())
     assert mirrored > 0 and redrawn > 0
@@ -284,21 +287,35 @@ def test_sag_pairs_are_mirror_images_or_asymmetric_draws():
 
 def test_sag_on_a_symmetric_mask_returns_exact_mirror_pairs():
     mask = torch.ones(2, 8, 8, dtype=torch.bool)
-    mirror = mirror_index(mask.shape, 2)
+    partner = mirror_index(mask, 2).reshape(-1)
     idx, _ = sample_pixels(mask, 64, "sag", torch.Generator().manual_seed(0), grid=2)
-    assert torch.equal(mirror[idx[0::2]], idx[1::2])
+    assert torch.equal(partner[idx[0::2]], idx[1::2])
 
 
-def test_group_ids_and_mirror_index_geometry():
+def test_group_ids_centres_and_mirror_index_geometry():
     mask = torch.ones(10, 9, dtype=torch.bool)
     ids = group_ids(mask, 4)  # cells of ceil(10/4)=3 rows and ceil(9/4)=3 columns
     assert ids[0, 0] == 0 and ids[2, 2] == 0 and ids[3, 0] == 4 and ids[9, 8] == 14
     assert int(ids.max()) == 14  # the last column of cells is empty: 9 = 3 * 3
-    mirror = mirror_index((10, 9), 4)
-    assert torch.equal(mirror[mirror], torch.arange(90))
-    assert torch.equal(ids.reshape(-1)[mirror], ids.reshape(-1))
-    assert int(mirror[0]) == 2 * 9 + 2  # (0, 0) <-> (2, 2) in the first 3x3 cell
-    assert int(mirror[9 * 9]) == 9 * 9 + 2  # (9, 0) <-> (9, 2): a one-row cell
+    centres = group_centres(mask, 4)
+    assert centres[0].tolist() == [1.0, 1.0] and centres[12].tolist() == [9.0, 1.0]
+    assert bool(centres[3].isnan().all())
+    partner = mirror_index(mask, 4).reshape(-1)
+    assert torch.equal(partner[partner], torch.arange(90))  # full cells: an involution
+    assert torch.equal(ids.reshape(-1)[partner], ids.reshape(-1))
+    assert int(partner[0]) == 2 * 9 + 2  # (0, 0) <-> (2, 2) in the first 3x3 cell
+    assert int(partner[9 * 9]) == 9 * 9 + 2  # (9, 0) <-> (9, 2) in a one-row cell
+    # an L-shaped group: centroid (1.25, 0.25) rounds to (1.5, 0.5) on the half grid
+    corner = torch.zeros(4, 4, dtype=torch.bool)
+    corner[0:3, 0] = True
+    corner[2, 1] = True
+    assert group_centres(corner, 1)[0].tolist() == [1.5, 0.5]
+    partner = mirror_index(corner, 1)
+    assert partner[2, 1] == 1 * 4 + 0 and partner[1, 0] == 2 * 4 + 1
+    assert partner[0, 0] == -1 and partner[2, 0] == -1  # (3, 1) and (1, 1) are off the mask
+    symmetric = partner.reshape(-1) >= 0
+    inner = partner.reshape(-1)[symmetric]
+    assert torch.equal(partner.reshape(-1)[inner], torch.nonzero(symmetric).squeeze(1))
     off = group_ids(torch.zeros(2, 4, 4, dtype=torch.bool), 2)
     assert bool((off == -1).all())
     batched = group_ids(torch.ones(2, 4, 4, dtype=torch.bool), 2)
