@@ -1,0 +1,123 @@
+"""Iteration time and peak memory of every training recipe, relative to `supervised`.
+
+Each method runs in its own subprocess (so peak memory is its own: ``ru_maxrss`` on the
+CPU, ``torch.cuda.max_memory_allocated`` on CUDA) on the same batch size and image size,
+main stage only (MONA/ARCO: the fine-tuning step, ACTION: the AnCo step), after warm-up
+iterations. Rounds alternate between methods so machine noise hits them alike; the median
+per-iteration time of each is reported with its ratio to supervised.
+
+Target (issue): a MONA fine-tuning iteration costs at most 3x a supervised one.
+
+    python benchmarks/bench_methods.py [--image-size 128] [--batch-size 6] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+METHODS = ("supervised", "mean-teacher", "glcon", "mona", "arco-ns", "arco-sg", "arco-sag", "action", "action++")
+
+
+def worker(method: str, image_size: int, batch_size: int, iterations: int, warmup: int, device: str, width: float, embed: int) -> dict:
+    import resource
+    import tempfile
+    import time
+
+    import torch
+
+    from mona_lab.config import TrainConfig
+    from mona_lab.data import TwoStreamBatches, load_dataset, split_patients
+    from mona_lab.methods import StepContext, build_method, stage_at
+    from mona_lab.runtime import seed_everything, select_device
+
+    dev = select_device(device)
+    seed_everything(0)
+    config = TrainConfig(
+        method=method, out=tempfile.mkdtemp(), iterations=iterations + warmup, pretrain_iterations=0,
+        image_size=image_size, batch_size=batch_size, width=width, embed_dim=embed, progress=False,
+    )  # fmt: skip
+    data = load_dataset("phantom", image_size=image_size, fast=True)
+    labeled, unlabeled = split_patients(data.patients, 2, seed=0)
+    method_module = build_method(config, data.num_classes).to(dev)
+    batches = TwoStreamBatches(data, labeled, unlabeled, batch_size=batch_size, labeled_fraction=method_module.labeled_fraction, seed=0)
+    optimizer = torch.optim.SGD(method_module.trainable_parameters(), lr=0.01, momentum=0.9)
+    generator = torch.Generator().manual_seed(0)
+    stages = method_module.stages()
+    times = []
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    for step in range(iterations + warmup):
+        stage, stage_step = stage_at(stages, step)
+        method_module.context = StepContext(step, stage, stage_step, 0.5, generator)
+        batch = batches.batch_at(step).to(dev)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        start = time.perf_counter()
+        losses = method_module(batch.labeled_images, batch.labeled_labels, batch.unlabeled_images)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        method_module.after_step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    peak = (
+        torch.cuda.max_memory_allocated(dev) / 2**20
+        if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {"method": method, "stage": stages[-1].name, "seconds": times, "peak_mb": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=6)
+    parser.add_argument("--iterations", type=int, default=4, help="timed iterations per round")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--embed-dim", type=int, default=512)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        result = worker(args.worker, args.image_size, args.batch_size, args.iterations, args.warmup, args.device, args.width, args.embed_dim)
+        print(json.dumps(result))
+        return
+    samples: dict[str, list[float]] = {m: [] for m in args.methods}
+    peaks: dict[str, float] = {}
+    stages: dict[str, str] = {}
+    for _ in range(args.rounds):
+        for method in args.methods:
+            cmd = [sys.executable, __file__, "--worker", method] + [
+                f"--{k}={v}" for k, v in (("image-size", args.image_size), ("batch-size", args.batch_size),
+                ("iterations", args.iterations), ("warmup", args.warmup), ("device", args.device),
+                ("width", args.width), ("embed-dim", args.embed_dim))
+            ]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            result = json.loads(out)
+            samples[method] += result["seconds"]
+            peaks[method] = max(peaks.get(method, 0.0), result["peak_mb"])
+            stages[method] = result["stage"]
+    print(
+        f"image {args.image_size}x{args.image_size}, batch {args.batch_size}, width {args.width}, embed {args.embed_dim}, "
+        f"device {args.device}, {args.rounds} rounds x {args.iterations} iterations"
+    )
+    base = statistics.median(samples["supervised"]) if "supervised" in samples else None
+    base_peak = peaks.get("supervised")
+    print(f"{'method':<14}{'stage':<16}{'median s/iter':>14}{'x supervised':>14}{'peak MB':>10}{'x supervised':>14}")
+    for method in args.methods:
+        median = statistics.median(samples[method])
+        ratio = f"{median / base:.2f}" if base else "-"
+        peak_ratio = f"{peaks[method] / base_peak:.2f}" if base_peak else "-"
+        print(f"{method:<14}{stages[method]:<16}{median:>14.3f}{ratio:>14}{peaks[method]:>10.0f}{peak_ratio:>14}")
+
+
+if __name__ == "__main__":
+    main()
