@@ -12,10 +12,12 @@ What is measured, for one forward + backward at each size:
 
 - time: median wall time over ``--repeats`` runs, the two implementations interleaved in
   one process (so both see the same machine load);
-- peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the inputs; on the CPU,
-  the peak resident set size (``resource.getrusage(...).ru_maxrss``) above the resident
-  size just before the call, each implementation in a fresh subprocess so one's peak does
-  not hide the other's.
+- peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the inputs; on the CPU
+  (Linux), the peak resident set size of the process (``VmHWM`` in /proc/self/status, reset
+  to the current size through /proc/self/clear_refs just before the call) minus the
+  resident size before the call, each implementation in a fresh subprocess so that memory
+  one of them freed but the allocator kept cannot hide the other's peak. (``ru_maxrss`` is
+  not used: a child inherits its parent's maximum across fork.)
 
 Sizes: ``bench`` = 6 x 128 x 128, D = 128 (the speed target: >= 3x faster, less memory);
 ``paper`` = 12 x 256 x 256, D = 512 (MONA's full setting: batch 6 + 6, 256 x 256 slices,
@@ -27,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -69,7 +69,9 @@ def naive_anatomical_contrast(features, labels, probs, generator, sampler="ns"):
         negative_index = torch.empty(draws, dtype=torch.int64, device=features.device)
         for j, other in enumerate(others):
             chosen = negative_class == j
-            index, _ = sample_pixels(labels == present[other], int(chosen.sum()), method=sampler, generator=generator)
+            index, _ = sample_pixels(
+                labels == present[other], int(chosen.sum()), method=sampler, generator=generator
+            )
             negative_index[chosen] = index
         queries = embeddings[query_index]  # [Q, D]
         negatives = embeddings[negative_index].view(NUM_QUERIES, NUM_NEGATIVES, dim)  # [Q, K, D]
@@ -78,6 +80,12 @@ def naive_anatomical_contrast(features, labels, probs, generator, sampler="ns"):
         per_query = torch.logsumexp(logits, dim=1) - logits[:, 0]
         losses.append((query_weight * per_query).sum())
     return torch.stack(losses).mean()
+
+
+def make_loss() -> AnatomicalContrastLoss:
+    return AnatomicalContrastLoss(
+        num_queries=NUM_QUERIES, num_negatives=NUM_NEGATIVES, threshold=THRESHOLD, temperature=TEMPERATURE
+    )
 
 
 def make_inputs(size: str, device: torch.device, seed: int = 0):
@@ -109,24 +117,32 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _resident_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
-def _peak_resident_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+def _reset_peak_resident() -> None:
+    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
 
 
 def memory_worker(kind: str, size: str) -> None:
     """Subprocess entry: one forward + backward on the CPU, print JSON with the peak above baseline."""
     device = torch.device("cpu")
     features, labels, probs = make_inputs(size, device)
-    loss_fn = AnatomicalContrastLoss(num_queries=NUM_QUERIES, num_negatives=NUM_NEGATIVES, threshold=THRESHOLD, temperature=TEMPERATURE)
-    baseline = _resident_bytes()  # the inputs' temporaries are small, so the earlier peak is about this
+    loss_fn = make_loss()
+    _reset_peak_resident()
+    baseline = _status_bytes("VmRSS")
     run_once(kind, features, labels, probs, loss_fn, seed=1)
-    extra = max(_peak_resident_bytes() - baseline, 0)
+    extra = max(_status_bytes("VmHWM") - baseline, 0)
     print(json.dumps({"kind": kind, "size": size, "peak_bytes": extra}))
 
 
@@ -150,11 +166,12 @@ def cuda_peak_memory(kind, features, labels, probs, loss_fn) -> int:
 
 def benchmark(size: str, device: torch.device, repeats: int) -> dict:
     features, labels, probs = make_inputs(size, device)
-    loss_fn = AnatomicalContrastLoss(num_queries=NUM_QUERIES, num_negatives=NUM_NEGATIVES, threshold=THRESHOLD, temperature=TEMPERATURE)
+    loss_fn = make_loss()
     times = {"naive": [], "fast": []}
     values = {"naive": [], "fast": []}
-    for kind in ("naive", "fast"):  # warm-up
-        run_once(kind, features, labels, probs, loss_fn, seed=0)
+    if size == "bench":  # warm-up (the paper size is slow enough not to need one)
+        for kind in ("naive", "fast"):
+            run_once(kind, features, labels, probs, loss_fn, seed=0)
     for repeat in range(repeats):
         for kind in ("naive", "fast"):
             _synchronise(device)
@@ -163,12 +180,14 @@ def benchmark(size: str, device: torch.device, repeats: int) -> dict:
             _synchronise(device)
             times[kind].append(time.perf_counter() - start)
     if device.type == "cuda":
-        memory = {kind: cuda_peak_memory(kind, features, labels, probs, loss_fn) for kind in ("naive", "fast")}
+        memory = {
+            kind: cuda_peak_memory(kind, features, labels, probs, loss_fn) for kind in ("naive", "fast")
+        }
         memory_how = "torch.cuda.max_memory_allocated above the inputs"
     else:
         del features, labels, probs
         memory = {kind: cpu_peak_memory(kind, size) for kind in ("naive", "fast")}
-        memory_how = "peak RSS above the inputs, fresh process per implementation"
+        memory_how = "peak RSS (VmHWM) above the inputs, fresh process per implementation"
     return {
         "time": {kind: statistics.median(t) for kind, t in times.items()},
         "loss": {kind: statistics.mean(v) for kind, v in values.items()},
@@ -188,10 +207,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.memory_worker:
         memory_worker(args.memory_worker, sizes[0])
         return
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"classes={NUM_CLASSES} queries/class={NUM_QUERIES} negatives/query={NUM_NEGATIVES}")
-    header = f"{'size':<28}{'naive ms':>10}{'fast ms':>10}{'speed-up':>10}{'naive MiB':>11}{'fast MiB':>10}{'mem ratio':>11}{'loss naive/fast':>18}"
+    header = (
+        f"{'size':<28}{'naive ms':>10}{'fast ms':>10}{'speed-up':>10}"
+        f"{'naive MiB':>11}{'fast MiB':>10}{'mem ratio':>11}{'loss naive/fast':>18}"
+    )
     print(header)
     for size in sizes:
         batch, dim, height, width = SIZES[size]

@@ -11,7 +11,11 @@ from hypothesis import strategies as st
 
 from mona_lab.losses import class_centers
 from mona_lab.losses.adaptive_anatomical_contrast import AdaptiveAnatomicalContrastLoss
-from mona_lab.losses.class_centers import allocate_class_centers, uniform_class_centers, uniformity_loss
+from mona_lab.losses.class_centers import (
+    allocate_class_centers,
+    uniform_class_centers,
+    uniformity_loss,
+)
 
 
 def pairwise_off_diagonal(points):
@@ -34,16 +38,19 @@ def test_closed_form_centres_are_a_regular_simplex(num_classes, dim):
     centers = uniform_class_centers(num_classes, dim)
     assert centers.shape == (num_classes, dim) and centers.dtype == torch.float32
     assert torch.allclose(centers.norm(dim=1), torch.ones(num_classes), atol=1e-6)
-    assert torch.allclose(pairwise_off_diagonal(centers), torch.tensor(-1.0 / (num_classes - 1)).double(), atol=1e-6)
+    simplex_dot = torch.tensor(-1.0 / (num_classes - 1), dtype=torch.float64)
+    assert torch.allclose(pairwise_off_diagonal(centers), simplex_dot, atol=1e-6)
 
 
 @pytest.mark.parametrize("num_classes, dim", [(2, 16), (4, 3), (5, 8)])
 def test_gradient_descent_reaches_the_simplex_when_it_exists(num_classes, dim, tmp_path):
     centers = uniform_class_centers(num_classes, dim, method="gd", steps=300, cache_dir=tmp_path)
     assert torch.allclose(centers.norm(dim=1), torch.ones(num_classes), atol=1e-6)
-    assert torch.allclose(pairwise_off_diagonal(centers), torch.tensor(-1.0 / (num_classes - 1)).double(), atol=1e-3)
+    simplex_dot = torch.tensor(-1.0 / (num_classes - 1), dtype=torch.float64)
+    assert torch.allclose(pairwise_off_diagonal(centers), simplex_dot, atol=1e-3)
     simplex = uniform_class_centers(num_classes, dim, method="simplex")
-    assert uniformity_loss(centers.double()).item() == pytest.approx(uniformity_loss(simplex.double()).item(), rel=1e-6)
+    optimum = uniformity_loss(simplex.double()).item()
+    assert uniformity_loss(centers.double()).item() == pytest.approx(optimum, rel=1e-6)
 
 
 @pytest.mark.parametrize("num_classes, dim", [(4, 2), (6, 3)])
@@ -150,7 +157,8 @@ def plain_saacl_reference(features, labels, centers, assignment, tau, weight):
         positives = [j for j in others if flat[j] == flat[i]]
         term = 0.0
         if positives:
-            term = sum(torch.log(torch.exp(phi[i] @ phi[p] / tau) / denominator) for p in positives) / len(positives)
+            logs = [torch.log(torch.exp(phi[i] @ phi[p] / tau) / denominator) for p in positives]
+            term = sum(logs) / len(positives)
         nu = centers[assignment[flat[i]]].double()
         term = term + weight * torch.log(torch.exp(phi[i] @ nu / tau) / denominator)
         per_class.setdefault(flat[i], []).append(-term)
@@ -288,7 +296,9 @@ def test_finite_loss_and_gradient_in_all_edge_cases(batch, height, width, classe
 )
 def test_mismatched_shapes_raise_value_error_naming_them(features_shape, labels_shape, match):
     with pytest.raises(ValueError, match=match):
-        AdaptiveAnatomicalContrastLoss(3, 6)(torch.randn(features_shape), torch.zeros(labels_shape, dtype=torch.int64))
+        AdaptiveAnatomicalContrastLoss(3, 6)(
+            torch.randn(features_shape), torch.zeros(labels_shape, dtype=torch.int64)
+        )
 
 
 def test_bad_settings_and_labels_raise():

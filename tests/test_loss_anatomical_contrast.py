@@ -22,7 +22,8 @@ def make_batch(batch=2, dim=8, height=5, width=5, classes=3, seed=0, ignore_shar
     features = torch.randn(batch, dim, height, width, generator=generator, dtype=torch.float64)
     labels = torch.randint(0, classes, (batch, height, width), generator=generator)
     labels[torch.rand(batch, height, width, generator=generator) < ignore_share] = -1
-    probs = torch.softmax(2.0 * torch.randn(batch, classes, height, width, generator=generator, dtype=torch.float64), dim=1)
+    scores = torch.randn(batch, classes, height, width, generator=generator, dtype=torch.float64)
+    probs = torch.softmax(2.0 * scores, dim=1)
     return features.requires_grad_(True), labels, probs
 
 
@@ -68,7 +69,9 @@ def single_thread():
 @pytest.mark.parametrize("hard", [True, False])
 def test_exact_mode_matches_plain_equation_and_gradient(hard):
     features, labels, probs = make_batch(seed=1)
-    loss_fn = AnatomicalContrastLoss(num_queries=None, num_negatives=None, threshold=0.6, hard_queries=hard, temperature=0.5)
+    loss_fn = AnatomicalContrastLoss(
+        num_queries=None, num_negatives=None, threshold=0.6, hard_queries=hard, temperature=0.5
+    )
     loss = loss_fn(features, labels, probs)
     (grad,) = torch.autograd.grad(loss, features)
     reference = plain_exact_reference(features, labels, probs, threshold=0.6, tau=0.5, hard=hard)
@@ -92,7 +95,9 @@ def test_hard_queries_use_probability_of_own_class():
 
 def test_sampled_mode_matches_plain_loops_over_its_draws():
     features, labels, probs = make_batch(batch=2, dim=6, height=6, width=6, seed=3)
-    loss_fn = AnatomicalContrastLoss(num_queries=7, num_negatives=11, threshold=0.9, temperature=0.3, sampler="sg", grid=2)
+    loss_fn = AnatomicalContrastLoss(
+        num_queries=7, num_negatives=11, threshold=0.9, temperature=0.3, sampler="sg", grid=2
+    )
     loss = loss_fn(features, labels, probs, generator=torch.Generator().manual_seed(0))
     draw = loss_fn.last_draw
     rows = pixel_rows(features)
@@ -103,7 +108,8 @@ def test_sampled_mode_matches_plain_loops_over_its_draws():
         i, c, w = draw.query_index[q].item(), draw.query_class[q].item(), draw.query_weight[q].item()
         members = [j for j, v in enumerate(flat) if v == c]
         mean = sum(rows[j] for j in members) / len(members)
-        logits = [rows[i] @ mean / 0.3] + [rows[i] @ pool[k] / 0.3 for k in draw.negative_index[q].tolist()]
+        negatives = [rows[i] @ pool[k] / 0.3 for k in draw.negative_index[q].tolist()]
+        logits = [rows[i] @ mean / 0.3] + negatives
         per_class[c] = per_class.get(c, 0.0) - w * torch.log_softmax(torch.stack(logits), dim=0)[0]
     reference = sum(per_class.values()) / len(per_class)
     assert loss.item() == pytest.approx(reference.item(), rel=1e-9)
@@ -152,10 +158,15 @@ def test_arco_weighted_estimate_is_unbiased_for_exact_query_average():
     """With every negative used, sampled queries (SG weights) average to the exact loss."""
     features, labels, probs = make_batch(batch=1, dim=4, height=6, width=6, seed=5, ignore_share=0.0)
     features = features.detach()
-    exact = AnatomicalContrastLoss(num_queries=None, num_negatives=None, hard_queries=False)(features, labels, probs).item()
-    sampled = AnatomicalContrastLoss(num_queries=4, num_negatives=None, hard_queries=False, sampler="sg", grid=2)
+    exact_fn = AnatomicalContrastLoss(num_queries=None, num_negatives=None, hard_queries=False)
+    exact = exact_fn(features, labels, probs).item()
+    sampled = AnatomicalContrastLoss(
+        num_queries=4, num_negatives=None, hard_queries=False, sampler="sg", grid=2
+    )
     generator = torch.Generator().manual_seed(0)
-    values = torch.tensor([sampled(features, labels, probs, generator=generator).item() for _ in range(400)])
+    values = torch.tensor(
+        [sampled(features, labels, probs, generator=generator).item() for _ in range(400)]
+    )
     standard_error = values.std().item() / math.sqrt(values.numel())
     assert abs(values.mean().item() - exact) < 4 * standard_error + 1e-9
 
@@ -179,7 +190,8 @@ def test_temperature_override_attribute_and_validation():
     loss_fn.temperature = 0.2
     by_attribute = loss_fn(features, labels, probs)
     assert by_call.item() == by_attribute.item()
-    assert by_call.item() == pytest.approx(plain_exact_reference(features, labels, probs, 1.0, 0.2).item(), rel=1e-9)
+    reference = plain_exact_reference(features, labels, probs, 1.0, 0.2)
+    assert by_call.item() == pytest.approx(reference.item(), rel=1e-9)
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="temperature"):
             loss_fn.temperature = bad
@@ -194,7 +206,9 @@ def test_no_hard_query_gives_connected_zero_and_tailness_switch_brings_queries_b
     assert loss.item() == 0.0
     (grad,) = torch.autograd.grad(loss, features)
     assert torch.equal(grad, torch.zeros_like(features))
-    easy_too = AnatomicalContrastLoss(hard_queries=False)(features, labels, confident, generator=torch.Generator().manual_seed(0))
+    easy_too = AnatomicalContrastLoss(hard_queries=False)(
+        features, labels, confident, generator=torch.Generator().manual_seed(0)
+    )
     assert easy_too.item() > 0.0
 
 
@@ -224,7 +238,10 @@ def test_three_dimensional_volumes():
 # ---------------------------------------------------------------- memory bank
 def test_memory_bank_fifo_state_dict_and_exact_resume():
     features, labels, probs = make_batch(batch=2, dim=4, height=6, width=6, seed=10)
-    settings_ = dict(num_classes=3, embed_dim=4, num_queries=6, num_negatives=10, threshold=1.0, memory_size=5, memory_push=3)
+    settings_ = dict(
+        num_classes=3, embed_dim=4, num_queries=6, num_negatives=10, threshold=1.0,
+        memory_size=5, memory_push=3,
+    )
     loss_fn = AnatomicalContrastLoss(**settings_)
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
@@ -246,7 +263,9 @@ def test_memory_bank_fifo_state_dict_and_exact_resume():
 
 def test_memory_bank_supplies_negatives_for_classes_missing_from_batch_and_eval_freezes_it():
     features, labels, probs = make_batch(batch=1, dim=4, height=6, width=6, seed=11, ignore_share=0.0)
-    loss_fn = AnatomicalContrastLoss(num_classes=3, embed_dim=4, num_queries=4, num_negatives=8, threshold=1.0, memory_size=8)
+    loss_fn = AnatomicalContrastLoss(
+        num_classes=3, embed_dim=4, num_queries=4, num_negatives=8, threshold=1.0, memory_size=8
+    )
     only_class_zero = torch.zeros_like(labels)
     alone = loss_fn(features, only_class_zero, probs)
     assert alone.item() == 0.0  # empty bank, a single class: nothing to contrast with
@@ -278,8 +297,10 @@ def test_single_class_and_absent_classes():
     single = AnatomicalContrastLoss(threshold=1.0)(features, torch.ones_like(labels), probs)
     assert single.item() == 0.0 and single.grad_fn is not None
     two_of_three = torch.where(labels == 2, torch.zeros_like(labels), labels)
-    loss = AnatomicalContrastLoss(num_queries=None, num_negatives=None, threshold=1.0)(features, two_of_three, probs)
-    assert loss.item() == pytest.approx(plain_exact_reference(features, two_of_three, probs, 1.0, 0.5).item(), rel=1e-9)
+    exact_fn = AnatomicalContrastLoss(num_queries=None, num_negatives=None, threshold=1.0)
+    loss = exact_fn(features, two_of_three, probs)
+    reference = plain_exact_reference(features, two_of_three, probs, 1.0, 0.5)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-9)
 
 
 @settings(max_examples=30)
@@ -327,7 +348,9 @@ def test_finite_loss_and_gradient_in_all_edge_cases(
         ((4, 5, 5), (4, 5), (4, 3, 5), r"features must be a float tensor \[B, D, H, W\].*\(4, 5, 5\)"),
     ],
 )
-def test_mismatched_shapes_raise_value_error_naming_them(features_shape, labels_shape, probs_shape, match):
+def test_mismatched_shapes_raise_value_error_naming_them(
+    features_shape, labels_shape, probs_shape, match
+):
     features = torch.randn(features_shape)
     labels = torch.zeros(labels_shape, dtype=torch.int64)
     probs = torch.full(probs_shape, 1 / 3)
@@ -356,7 +379,8 @@ def test_loss_falls_under_sgd_on_a_toy_problem():
     features = torch.nn.Parameter(torch.randn(1, 8, 8, 8))
     probs = torch.full((1, 3, 8, 8), 1 / 3)
     loss_fn = AnatomicalContrastLoss(num_queries=16, num_negatives=32, temperature=0.5)
-    optimiser = torch.optim.SGD([features], lr=10.0)  # the loss is a mean over queries: small per-pixel gradients
+    # the loss is a mean over queries, so per-pixel gradients are small: a large step size
+    optimiser = torch.optim.SGD([features], lr=10.0)
     losses = []
     for step in range(40):
         loss = loss_fn(features, labels, probs, generator=torch.Generator().manual_seed(step))

@@ -46,7 +46,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mona_lab.losses.anatomical_contrast import _gather_rows, fit_grid
+from mona_lab.losses.anatomical_contrast import (
+    _describe,
+    _gather_rows,
+    _is_float_map,
+    _is_label_map,
+    _is_positive_int,
+    fit_grid,
+    normalised_class_means,
+)
 from mona_lab.losses.class_centers import allocate_class_centers, uniform_class_centers
 from mona_lab.samplers import sample_pixels
 
@@ -104,7 +112,7 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 2:
             raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
-        if num_samples is not None and (not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1):
+        if num_samples is not None and not _is_positive_int(num_samples):
             raise ValueError(f"num_samples must be a positive integer or None, got {num_samples!r}")
         if not float(center_weight) >= 0.0:
             raise ValueError(f"center_weight must be >= 0, got {center_weight!r}")
@@ -163,17 +171,18 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
         )
 
     def _check_inputs(self, features, labels) -> None:
-        if not isinstance(features, torch.Tensor) or features.ndim not in (4, 5) or not features.is_floating_point():
+        if not _is_float_map(features):
             raise ValueError(
-                f"features must be a float tensor [B, d, H, W] or [B, d, Z, H, W], got "
-                f"{tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__}"
+                f"features must be a float tensor [B, d, H, W] or [B, d, Z, H, W], got {_describe(features)}"
             )
         if features.shape[1] != self.dim:
-            raise ValueError(f"features {tuple(features.shape)} have d={features.shape[1]}, expected dim={self.dim}")
-        if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.ndim != features.ndim - 1:
             raise ValueError(
-                f"labels must be an integer tensor [B, *spatial] matching features {tuple(features.shape)}, got "
-                f"{tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__}"
+                f"features {tuple(features.shape)} have d={features.shape[1]}, expected dim={self.dim}"
+            )
+        if not _is_label_map(labels, features.ndim - 1):
+            raise ValueError(
+                f"labels must be an integer tensor [B, *spatial] matching features "
+                f"{tuple(features.shape)}, got {_describe(labels)}"
             )
         if labels.shape[0] != features.shape[0] or labels.shape[1:] != features.shape[2:]:
             raise ValueError(
@@ -196,13 +205,9 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
             flat_features: [B, d, S] embeddings.
             flat_labels: [B, S] int64 labels, -1 = ignore.
         """
-        valid = flat_labels >= 0
-        inv_norm = 1.0 / flat_features.norm(dim=1).clamp_min(1e-12)
-        one_hot = F.one_hot(flat_labels.clamp_min(0), self.num_classes) * valid[..., None]
-        sums = torch.einsum("bds,bsc->cd", flat_features.float(), one_hot.float() * inv_norm.float()[..., None])
-        present = one_hot.sum(dim=(0, 1)) > 0
-        batch_means = F.normalize(sums, dim=1).to(self.class_means.device)
-        present = present.to(self.class_means.device)
+        means, counts = normalised_class_means(flat_features.float(), flat_labels, self.num_classes)
+        batch_means = F.normalize(means, dim=1).to(self.class_means.device)  # sum / ||sum||
+        present = (counts > 0).to(self.class_means.device)
         blended = (1.0 - self.momentum) * self.class_means + self.momentum * batch_means
         updated = torch.where(self.class_seen[:, None], blended, batch_means)
         self.class_means.copy_(torch.where(present[:, None], updated, self.class_means))
@@ -261,8 +266,8 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
                 weight = torch.full((index.numel(),), 1.0 / index.numel(), device=device, dtype=torch.float64)
             else:
                 index, weight = sample_pixels(
-                    mask, self.num_samples, method=self.sampler, generator=generator, grid=fit_grid(self.grid, tuple(labels.shape[1:])),
-                    spatial_dims=labels.ndim - 1,
+                    mask, self.num_samples, method=self.sampler, generator=generator,
+                    grid=fit_grid(self.grid, tuple(labels.shape[1:])), spatial_dims=labels.ndim - 1,
                 )
             indices.append(index)
             weights.append(weight.to(torch.float64))

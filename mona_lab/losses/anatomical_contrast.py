@@ -1,9 +1,10 @@
 """Anatomical pixel contrast: MONA's "tailness" loss, ACTION's AnCo, ARCO's sampled estimate.
 
-MONA (You et al., CVPR 2023 Eq. 3.3-3.5; TPAMI 2024 Eq. 3-5) and ACTION (You et al. 2023,
-"anatomical-aware contrastive distillation", Eq. 4-7) sample, for every class c of the mini-batch, query embeddings r_q among the pixels
-of class c, pull each towards the class-mean embedding r_k^{c,+} (positive key) and push
-it from negative keys r_k^- of other classes::
+MONA (You et al., CVPR 2023 Eq. 3.3-3.5; TPAMI 2024 Eq. 3-5) and ACTION (You et al.,
+"anatomical-aware contrastive distillation", AnCo, Eq. 4-7) sample, for every class c of
+the mini-batch, query embeddings r_q among the pixels of class c, pull each towards the
+class-mean embedding r_k^{c,+} (positive key) and push it from negative keys r_k^- of
+other classes::
 
     L = sum_c sum_{r_q ~ R_q^c} -log( exp(r_q.r_k^{c,+}/tau)
                                      / (exp(r_q.r_k^{c,+}/tau) + sum_{r_k^- ~ R_k^c} exp(r_q.r_k^-/tau)) )
@@ -42,7 +43,9 @@ Choices where the papers leave room (each tested in tests/test_loss_anatomical_c
   class-v entries of the memory bank, uniformly. Each negative therefore follows the
   intended distribution, while the similarities are one [queries x pool] matrix product
   followed by a gather of [queries x negatives] entries -- no [queries x negatives x D]
-  tensor is formed (see benchmarks/bench_contrast.py). Negatives enter the denominator
+  tensor is formed (see benchmarks/bench_contrast.py). A query's negatives are drawn with
+  replacement, so it may meet a pool entry twice (as with direct per-pixel draws with
+  replacement); different queries share the pool. Negatives enter the denominator
   unweighted, as Eq. 3 prints a plain sum.
 - G is built from the batch class means (detached: it only steers sampling); a class known
   only from the memory bank uses the mean of its bank entries.
@@ -53,6 +56,9 @@ Choices where the papers leave room (each tested in tests/test_loss_anatomical_c
 - Exact mode: ``num_queries=None`` takes every candidate pixel as a query (weight 1/n) and
   ``num_negatives=None`` takes every pixel of every other class (and every bank entry) as a
   negative, which is Eq. 3 over the full sets R_q^c, R_k^c -- for small images and tests.
+- Determinism: every draw takes its randomness from the ``generator`` argument (a
+  ``torch.Generator`` on the data's device, as `sample_pixels` requires); the sampler's
+  grid is capped at the image size per axis so tiny images (2 x 2) work with ``grid=4``.
 - Edge cases: a class absent from the batch, a class with no other class to contrast with,
   or a batch with every pixel ignored contributes nothing; with no contribution at all the
   loss is ``0 * features.sum()``: zero, finite, and connected to ``features``.
@@ -139,6 +145,22 @@ def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: 
     """U[0, 1) numbers from ``generator`` (on its own device), moved to ``device``."""
     source = generator.device if generator is not None else device
     return torch.rand(shape, generator=generator, device=source).to(device)
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_float_map(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.ndim in (4, 5) and value.is_floating_point()
+
+
+def _is_label_map(value, ndim: int) -> bool:
+    return isinstance(value, torch.Tensor) and not value.is_floating_point() and value.ndim == ndim
+
+
+def _describe(value) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 def fit_grid(grid: int | tuple[int, ...], spatial_shape: tuple[int, ...]) -> int | tuple[int, ...]:
@@ -233,20 +255,23 @@ class AnatomicalContrastLoss(nn.Module):
         detach_positive: bool = False,
     ) -> None:
         super().__init__()
-        for name, value in (("num_queries", num_queries), ("num_negatives", num_negatives), ("key_pool_size", key_pool_size)):
+        counts = (("num_queries", num_queries), ("num_negatives", num_negatives), ("key_pool_size", key_pool_size))
+        for name, value in counts:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if sampler not in SAMPLER_CHOICES:
             raise ValueError(f"sampler must be one of {SAMPLER_CHOICES}, got {sampler!r}")
         grid_values = (grid,) if isinstance(grid, int) else tuple(grid)
-        if not grid_values or any(not isinstance(g, int) or isinstance(g, bool) or g < 1 for g in grid_values):
+        if not grid_values or any(not _is_positive_int(g) for g in grid_values):
             raise ValueError(f"grid must be a positive integer or a sequence of them, got {grid!r}")
         if not 0.0 <= float(threshold) <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {threshold!r}")
         if not isinstance(memory_size, int) or memory_size < 0:
             raise ValueError(f"memory_size must be a non-negative integer, got {memory_size!r}")
         if memory_size > 0 and (num_classes is None or embed_dim is None):
-            raise ValueError("a memory bank (memory_size > 0) needs num_classes and embed_dim for its buffers")
+            raise ValueError(
+                "a memory bank (memory_size > 0) needs num_classes and embed_dim for its buffers"
+            )
         if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         if embed_dim is not None and (not isinstance(embed_dim, int) or embed_dim < 1):
@@ -294,22 +319,22 @@ class AnatomicalContrastLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"num_queries={self.num_queries}, num_negatives={self.num_negatives}, threshold={self.threshold}, "
+            f"num_queries={self.num_queries}, num_negatives={self.num_negatives}, "
+            f"threshold={self.threshold}, "
             f"hard_queries={self.hard_queries}, temperature={self.temperature}, sampler={self.sampler!r}, "
             f"memory_size={self.memory_size}"
         )
 
     # ------------------------------------------------------------------ input checks
     def _check_inputs(self, features, labels, probs) -> int:
-        if not isinstance(features, torch.Tensor) or features.ndim not in (4, 5) or not features.is_floating_point():
+        if not _is_float_map(features):
             raise ValueError(
-                f"features must be a float tensor [B, D, H, W] or [B, D, Z, H, W], got "
-                f"{tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__}"
+                f"features must be a float tensor [B, D, H, W] or [B, D, Z, H, W], got {_describe(features)}"
             )
-        if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.ndim != features.ndim - 1:
+        if not _is_label_map(labels, features.ndim - 1):
             raise ValueError(
-                f"labels must be an integer tensor [B, *spatial] matching features {tuple(features.shape)}, got "
-                f"{tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__}"
+                f"labels must be an integer tensor [B, *spatial] matching features "
+                f"{tuple(features.shape)}, got {_describe(labels)}"
             )
         if labels.shape[0] != features.shape[0] or labels.shape[1:] != features.shape[2:]:
             raise ValueError(
@@ -317,15 +342,17 @@ class AnatomicalContrastLoss(nn.Module):
                 "(expected labels [B, *spatial] for features [B, D, *spatial])"
             )
         if self.embed_dim is not None and features.shape[1] != self.embed_dim:
-            raise ValueError(f"features {tuple(features.shape)} have D={features.shape[1]}, expected embed_dim={self.embed_dim}")
+            raise ValueError(
+                f"features {tuple(features.shape)} have D={features.shape[1]}, expected embed_dim={self.embed_dim}"
+            )
         if probs is None:
             if self.hard_queries:
                 raise ValueError("probs [B, C, *spatial] are needed to pick hard queries (hard_queries=True)")
         else:
             if not isinstance(probs, torch.Tensor) or probs.ndim != features.ndim:
                 raise ValueError(
-                    f"probs must be [B, C, *spatial] matching features {tuple(features.shape)}, got "
-                    f"{tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__}"
+                    f"probs must be [B, C, *spatial] matching features {tuple(features.shape)}, "
+                    f"got {_describe(probs)}"
                 )
             if probs.shape[0] != features.shape[0] or probs.shape[2:] != features.shape[2:]:
                 raise ValueError(
@@ -333,7 +360,9 @@ class AnatomicalContrastLoss(nn.Module):
                     "(expected probs [B, C, *spatial] for features [B, D, *spatial])"
                 )
             if self.num_classes is not None and probs.shape[1] != self.num_classes:
-                raise ValueError(f"probs {tuple(probs.shape)} have C={probs.shape[1]}, expected num_classes={self.num_classes}")
+                raise ValueError(
+                    f"probs {tuple(probs.shape)} have C={probs.shape[1]}, expected num_classes={self.num_classes}"
+                )
         if self.num_classes is not None:
             num_classes = self.num_classes
         elif probs is not None:
@@ -345,7 +374,8 @@ class AnatomicalContrastLoss(nn.Module):
             low, high = int(labels.min().item()), int(labels.max().item())
             if low < -1 or high >= num_classes:
                 raise ValueError(
-                    f"labels {tuple(labels.shape)} hold values in [{low}, {high}]; expected -1 (ignore) or 0..{num_classes - 1}"
+                    f"labels {tuple(labels.shape)} hold values in [{low}, {high}]; "
+                    f"expected -1 (ignore) or 0..{num_classes - 1}"
                 )
         return num_classes
 
@@ -385,11 +415,14 @@ class AnatomicalContrastLoss(nn.Module):
         flat_labels = labels.reshape(-1)
         counts = torch.bincount(flat_labels[flat_labels >= 0], minlength=num_classes)
         present = counts > 0
-        memory_count = (
-            self.memory_count.to(device) if self.memory is not None else torch.zeros(num_classes, dtype=torch.int64, device=device)
-        )
+        if self.memory is not None:
+            memory_count = self.memory_count.to(device)
+        else:
+            memory_count = torch.zeros(num_classes, dtype=torch.int64, device=device)
+        stored_counts = memory_count.tolist()
         available = present | (memory_count > 0)
         present_list = present.nonzero().flatten().tolist()
+        present_set = set(present_list)
         available_list = available.nonzero().flatten().tolist()
         empty = torch.zeros(0, dtype=torch.int64, device=device)
 
@@ -403,10 +436,13 @@ class AnatomicalContrastLoss(nn.Module):
                 mask = mask & (probs[:, c] <= self.threshold)
             if self.num_queries is None:
                 index = mask.reshape(-1).nonzero().flatten()
-                weight = torch.full((index.numel(),), 1.0 / max(index.numel(), 1), device=device, dtype=torch.float64)
+                weight = torch.full(
+                    (index.numel(),), 1.0 / max(index.numel(), 1), device=device, dtype=torch.float64
+                )
             else:
                 index, weight = sample_pixels(
-                    mask, self.num_queries, method=self.sampler, generator=generator, grid=grid, spatial_dims=spatial_dims
+                    mask, self.num_queries, method=self.sampler, generator=generator, grid=grid,
+                    spatial_dims=spatial_dims,
                 )
             if index.numel() == 0:
                 continue  # no hard query in class c this step
@@ -423,11 +459,10 @@ class AnatomicalContrastLoss(nn.Module):
 
         # -- key pool: fresh pixels of every available class, then memory-bank entries --
         key_classes = [v for v in available_list if any(c != v for c in classes)]
-        fresh_index, fresh_class, fresh_sizes = [], [], []
+        fresh_index, fresh_class = [], []
         for v in key_classes:
-            if not present[v]:
-                fresh_sizes.append(0)
-                continue
+            if v not in present_set:
+                continue  # known only from the memory bank
             if self.num_negatives is None:
                 index = (flat_labels == v).nonzero().flatten()
             else:
@@ -438,23 +473,26 @@ class AnatomicalContrastLoss(nn.Module):
                 index = index.to(device)
             fresh_index.append(index)
             fresh_class.append(torch.full((index.numel(),), v, dtype=torch.int64, device=device))
-            fresh_sizes.append(index.numel())
-        memory_index, memory_class, memory_sizes = [], [], []
+        memory_index, memory_class = [], []
         for v in key_classes:
-            stored = int(memory_count[v].item())
+            stored = stored_counts[v]
             memory_index.append(v * self.memory_size + torch.arange(stored, device=device))
             memory_class.append(torch.full((stored,), v, dtype=torch.int64, device=device))
-            memory_sizes.append(stored)
         key_pixel_index = torch.cat(fresh_index) if fresh_index else empty
         key_memory_index = torch.cat(memory_index) if memory_index else empty
         key_class = torch.cat(fresh_class + memory_class) if (fresh_class or memory_class) else empty
 
         if self.num_negatives is None:
-            return ContrastDraw(query_index, query_class, query_weight, key_pixel_index, key_memory_index, key_class, None, classes)
+            return ContrastDraw(
+                query_index, query_class, query_weight, key_pixel_index, key_memory_index, key_class,
+                None, classes,
+            )
 
-        # -- negatives: class v ~ softmax(G[c, .]) by inverting the class CDF with one uniform u, then
-        # a uniform entry of class v's pool slot from the residual (u - F(v-1)) / p(v), itself U[0, 1). --
-        graph_means = torch.where(present[:, None], class_means.detach().float(), self._memory_class_means(num_classes, device))
+        # -- negatives: class v ~ softmax(G[c, .]) by inverting the class CDF with one uniform u,
+        # then a uniform entry of class v's pool slot from the residual (u - F(v-1)) / p(v),
+        # itself U[0, 1) given v. --
+        memory_means = self._memory_class_means(num_classes, device)
+        graph_means = torch.where(present[:, None], class_means.detach().float(), memory_means)
         has_keys = torch.zeros(num_classes, dtype=torch.bool, device=device)
         has_keys[key_classes] = True
         distribution = negative_class_distribution(graph_means, has_keys).double()  # [C, C]
@@ -468,14 +506,16 @@ class AnatomicalContrastLoss(nn.Module):
             probability = distribution[c]
             cdf = probability.cumsum(0)
             u = uniform[start : start + count] * cdf[-1]
-            negative_class = (u[..., None] >= cdf).sum(dim=-1).clamp_max(num_classes - 1)  # never a p = 0 class
+            # number of CDF steps <= u: never a class of probability 0
+            negative_class = (u[..., None] >= cdf).sum(dim=-1).clamp_max(num_classes - 1)
             residual = (u - (cdf - probability)[negative_class]) / probability[negative_class]
             size = slot_size[negative_class]
             position = (residual * size).long().clamp(min=0).minimum(size - 1)
             negative_index[start : start + count] = slot_order[slot_start[negative_class] + position]
             start += count
         return ContrastDraw(
-            query_index, query_class, query_weight, key_pixel_index, key_memory_index, key_class, negative_index, classes
+            query_index, query_class, query_weight, key_pixel_index, key_memory_index, key_class,
+            negative_index, classes,
         )
 
     # ------------------------------------------------------------------ loss
@@ -527,7 +567,8 @@ class AnatomicalContrastLoss(nn.Module):
         if not draw.classes:
             return flat_features.sum() * 0.0
         # one gather for queries and fresh keys: a single full-size gradient buffer in backward
-        rows = F.normalize(_gather_rows(flat_features, torch.cat([draw.query_index, draw.key_pixel_index])), dim=1)
+        pixels = torch.cat([draw.query_index, draw.key_pixel_index])
+        rows = F.normalize(_gather_rows(flat_features, pixels), dim=1)
         queries, keys = rows[: draw.query_index.numel()], rows[draw.query_index.numel() :]  # [Q, D], [P_f, D]
         if draw.key_memory_index.numel():
             stored = self.memory.reshape(-1, self.memory.shape[-1])[draw.key_memory_index]
@@ -545,21 +586,25 @@ class AnatomicalContrastLoss(nn.Module):
         per_query = torch.logsumexp(logits, dim=1) - logits[:, 0]
         num_classes = class_means.shape[0]
         per_class = torch.zeros(num_classes, device=per_query.device, dtype=per_query.dtype)
-        per_class = per_class.index_add(0, draw.query_class, draw.query_weight.to(per_query.dtype) * per_query)
+        weighted = draw.query_weight.to(per_query.dtype) * per_query
+        per_class = per_class.index_add(0, draw.query_class, weighted)
         return per_class.sum() / len(draw.classes)
 
     @torch.no_grad()
     def _push_to_memory(
-        self, flat_features: torch.Tensor, flat_labels: torch.Tensor, num_classes: int, generator: torch.Generator | None
+        self,
+        flat_features: torch.Tensor,
+        flat_labels: torch.Tensor,
+        num_classes: int,
+        generator: torch.Generator | None,
     ) -> None:
         """FIFO update: up to ``memory_push`` random pixels of each present class (detached, normalised)."""
         device = self.memory.device
         pixels = flat_labels.reshape(-1)
         for c in torch.unique(pixels[pixels >= 0]).tolist():
             index = (pixels == c).nonzero().flatten()
-            order = torch.randperm(
-                index.numel(), generator=generator, device=generator.device if generator is not None else index.device
-            )
+            source = generator.device if generator is not None else index.device
+            order = torch.randperm(index.numel(), generator=generator, device=source)
             chosen = index[order.to(index.device)[: self.memory_push]]
             embeddings = F.normalize(_gather_rows(flat_features.detach(), chosen).float(), dim=1).to(device)
             count = embeddings.shape[0]

@@ -157,7 +157,8 @@ def _load_cached(path: Path, shape: tuple[int, int]) -> torch.Tensor | None:
     except Exception as err:  # a corrupt or foreign file: recompute and overwrite it
         warnings.warn(f"ignoring unreadable class-centre cache {path} ({type(err).__name__}); recomputing")
         return None
-    if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape or not torch.isfinite(tensor).all():
+    usable = isinstance(tensor, torch.Tensor) and tuple(tensor.shape) == shape
+    if not usable or not torch.isfinite(tensor).all():
         warnings.warn(f"ignoring class-centre cache {path}: not a finite {shape} tensor; recomputing")
         return None
     return tensor.to(torch.float32)
@@ -255,7 +256,8 @@ def allocate_class_centers(class_means: torch.Tensor, centers: torch.Tensor) -> 
     """
     if class_means.ndim != 2 or centers.ndim != 2:
         raise ValueError(
-            f"class_means must be [K, d] and centers [M, d], got {tuple(class_means.shape)} and {tuple(centers.shape)}"
+            f"class_means must be [K, d] and centers [M, d], got {tuple(class_means.shape)} "
+            f"and {tuple(centers.shape)}"
         )
     if class_means.shape[1] != centers.shape[1]:
         raise ValueError(
@@ -263,7 +265,8 @@ def allocate_class_centers(class_means: torch.Tensor, centers: torch.Tensor) -> 
         )
     if centers.shape[0] < class_means.shape[0]:
         raise ValueError(
-            f"need at least as many centers as classes: centers {tuple(centers.shape)}, class_means {tuple(class_means.shape)}"
+            f"need at least as many centers as classes: centers {tuple(centers.shape)}, "
+            f"class_means {tuple(class_means.shape)}"
         )
     means = class_means.detach().to("cpu", torch.float64)
     psi = centers.detach().to("cpu", torch.float64)
