@@ -4,9 +4,11 @@ Target (project issue): SG and SAG cost at most 1.5x NS on a 6x256x256 mask. The
 is a few random discs per item (a class map after thresholding); the sample sizes are
 256 (ARCO's anchors per class) and 512 * 256 (the contrastive loss's negatives volume).
 Repetitions of the four methods are interleaved and the median is reported, so the
-ratios are measured under the same machine load.
+ratios are measured under the same machine load. On the CPU the clock is the process's
+CPU time (``time.process_time``, one torch thread by default), which other processes
+on a shared machine do not inflate; on CUDA it is wall time after a synchronise.
 
-    python benchmarks/bench_samplers.py [--reps 60] [--device cpu|cuda] [--threads N]
+    python benchmarks/bench_samplers.py [--reps 60] [--device cpu|cuda] [--threads 1]
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def _sync(device: torch.device) -> None:
 
 def time_methods(mask: torch.Tensor, n: int, reps: int, grid: int) -> dict[str, float]:
     """Median seconds per call of each method, repetitions interleaved."""
+    clock = time.perf_counter if mask.device.type == "cuda" else time.process_time
     generator = torch.Generator(device=mask.device).manual_seed(0)
     times: dict[str, list[float]] = {m: [] for m in SAMPLING_METHODS}
     for _ in range(3):  # warm-up (caches, allocator, CUDA kernels)
@@ -47,10 +50,10 @@ def time_methods(mask: torch.Tensor, n: int, reps: int, grid: int) -> dict[str, 
     for rep in range(reps):
         order = SAMPLING_METHODS if rep % 2 == 0 else SAMPLING_METHODS[::-1]
         for method in order:
-            start = time.perf_counter()
+            start = clock()
             sample_pixels(mask, n, method, generator, grid)
             _sync(mask.device)
-            times[method].append(time.perf_counter() - start)
+            times[method].append(clock() - start)
     return {m: statistics.median(t) for m, t in times.items()}
 
 
@@ -58,14 +61,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=60)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: keep)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: keep)")
     parser.add_argument("--grid", type=int, default=4)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     mask = blob_mask(6, 256, 4, torch.Generator().manual_seed(0)).to(device)
+    clock = "wall time" if device.type == "cuda" else "process CPU time"
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
+          f"clock: {clock}, "
           f"mask {tuple(mask.shape)} with {int(mask.sum())} pixels "
           f"({float(mask.float().mean()):.1%}), grid {args.grid}, reps {args.reps}")
     print(f"{'n':>7} " + " ".join(f"{m + ' (ms)':>11}" for m in SAMPLING_METHODS)

@@ -15,7 +15,8 @@ Methods (all draw exactly ``n`` pixels, so they are compared at equal cost):
           one cell of an equal-size spatial grid; group ``m`` receives ``n_m`` draws with
           ``E[n_m] = n |P_m| / |P|`` (proportional allocation, randomised rounding).
 ``"sag"`` Stratified-Antithetic Group sampling: SG whose draws inside a group come in
-          pairs ``(p, p')`` mirrored through the group's centre ``c_m - p = p' - c_m``.
+          pairs ``(p, p')`` mirrored through the group's centre ``c_m - p = p' - c_m``
+          (``c_m`` = centroid of ``P_m`` on the half-pixel grid, `group_centres`).
 ``"block"`` the strata of the authors' public code (blocks of the flattened index list,
           equal counts per stratum, padded with uniform draws). It is BIASED whenever the
           blocks differ in size and is kept for teaching only.
@@ -41,8 +42,9 @@ SAMPLING_METHODS = ("ns", "sg", "sag", "block")
 # SAG: uniform tries per draw from a group's asymmetric part before the explicit list
 # of that part is built (both routes give the same, exact law; this only sets the cost).
 _REJECTION_TRIES = 32
-# random bits behind a within-group rank (see `_draw_in_groups`)
+# random bits behind a within-group rank (see `_ranks_in_groups`)
 _RANK_BITS = 40
+
 
 # --------------------------------------------------------------------------------------
 # argument checking
@@ -282,9 +284,15 @@ class _GridLayout:
     padded: tuple[int, ...]
     to_flat: torch.Tensor
     edges: torch.Tensor
+    local_coords: torch.Tensor  # [cell volume, dims]: coordinates inside a cell
+    strides: torch.Tensor  # [dims]: position strides of those coordinates
+    packed_coords: torch.Tensor  # [positions]: local coordinates packed in one int64
+    axis_coords: torch.Tensor  # [dims, cell volume]: local_coords transposed
 
 
-def _to_group_major(x: torch.Tensor, cells: tuple[int, ...], sides: tuple[int, ...]) -> torch.Tensor:
+def _to_group_major(
+    x: torch.Tensor, cells: tuple[int, ...], sides: tuple[int, ...]
+) -> torch.Tensor:
     """``x: [B, *spatial] -> [B * prod(grid * side)]`` in group-major order (padding = 0)."""
     batch, spatial = x.shape[0], tuple(x.shape[1:])
     padded = tuple(g * side for g, side in zip(cells, sides))
@@ -312,8 +320,25 @@ def _grid_layout(
     to_flat = _to_group_major(flat + 1, cells, sides) - 1  # padding becomes -1
     groups = batch * math.prod(cells)
     edges = torch.arange(groups + 1) * math.prod(sides)
+    local = torch.stack(_axis_coordinates(sides, torch.device("cpu")), dim=1)
+    strides = torch.tensor([math.prod(sides[a + 1 :]) for a in range(len(sides))])
+    shifts = torch.arange(len(sides)) * _field_bits(len(sides))
+    packed = (local << shifts).sum(dim=1).repeat(groups)
     dev = torch.device(device)
-    return _GridLayout(cells, sides, padded, to_flat.to(dev), edges.to(dev))
+    return _GridLayout(
+        cells, sides, padded, to_flat.to(dev), edges.to(dev), local.to(dev), strides.to(dev),
+        packed.to(dev), local.t().contiguous().to(dev),
+    )
+
+
+def _field_bits(dims: int) -> int:
+    """Bits per coordinate when ``dims`` coordinate sums share one int64."""
+    return 62 // dims
+
+
+def _packable(total: int, sides: tuple[int, ...]) -> bool:
+    """Whether coordinate sums over ``total`` pixels fit their packed fields."""
+    return total * max(sides) < 2 ** _field_bits(len(sides))
 
 
 # --------------------------------------------------------------------------------------
@@ -370,11 +395,11 @@ def _expand_counts(counts: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cumsum(marks[:size], 0)
 
 
-def _draw_in_groups(
-    pos: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor, groups: torch.Tensor,
+def _ranks_in_groups(
+    starts: torch.Tensor, counts: torch.Tensor, groups: torch.Tensor,
     generator: torch.Generator | None,
 ) -> torch.Tensor:
-    """One uniform draw from each listed group: ``pos[starts[g] + U{0..counts[g]-1}]``.
+    """``starts[g] + U{0..counts[g]-1}`` for each listed group ``g`` (any shape).
 
     The rank is ``floor(b * counts / 2**40)`` for a uniform 40-bit integer ``b``: each
     rank has probability ``1/counts`` up to a relative error below ``counts / 2**40``
@@ -382,10 +407,18 @@ def _draw_in_groups(
     """
     flat_groups = groups.reshape(-1)
     bits = torch.randint(0, 2**_RANK_BITS, flat_groups.shape, generator=generator,
-                         device=pos.device)
+                         device=starts.device)
     ranks = (bits * counts.index_select(0, flat_groups)) >> _RANK_BITS
-    drawn = pos.index_select(0, starts.index_select(0, flat_groups) + ranks)
-    return drawn.reshape(groups.shape)
+    return (starts.index_select(0, flat_groups) + ranks).reshape(groups.shape)
+
+
+def _draw_in_groups(
+    pos: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor, groups: torch.Tensor,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One uniform draw from each listed group: ``pos[starts[g] + U{0..counts[g]-1}]``."""
+    ranks = _ranks_in_groups(starts, counts, groups, generator)
+    return pos.index_select(0, ranks.reshape(-1)).reshape(groups.shape)
 
 
 def _group_bounds(pos: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -398,87 +431,114 @@ class _Mirror:
     """Mirror images through the group centres, in group-major positions (the sampler's
     fast twin of `mirror_index`, which the tests compare it with)."""
 
-    def __init__(self, group_major: torch.Tensor, counts: torch.Tensor, layout: _GridLayout):
+    def __init__(
+        self, group_major: torch.Tensor, pos: torch.Tensor, starts: torch.Tensor,
+        counts: torch.Tensor, layout: _GridLayout,
+    ):
         self.group_major = group_major
         self.sides = layout.sides
         self.volume = math.prod(layout.sides)
-        cells = group_major.reshape((-1,) + layout.sides)
+        self.local_coords = layout.axis_coords  # [dims, cell volume]
         dims = len(layout.sides)
-        self.twice = []
-        for axis, side in enumerate(layout.sides):
-            others = tuple(1 + d for d in range(dims) if d != axis)
-            profile = cells.sum(dim=others)
-            weights = torch.arange(side, device=counts.device)
-            self.twice.append(_twice_centre((profile * weights).sum(dim=1), counts))
+        # coordinate sums per group: running sums over the group-sorted mask pixels,
+        # all axes at once in one packed int64 when the sums fit their bit fields
+        if _packable(int(pos.numel()), layout.sides):
+            coords = layout.packed_coords.index_select(0, pos)
+        else:
+            coords = layout.local_coords.index_select(0, torch.remainder(pos, self.volume))
+        running = torch.cumsum(coords, 0)
+        shape = (-1,) + (1,) * (running.ndim - 1)
+        ends = running.index_select(0, (starts + counts - 1).clamp(min=0))
+        before = running.index_select(0, (starts - 1).clamp(min=0))
+        sums = ends - torch.where((starts > 0).view(shape), before, 0)
+        sums = torch.where((counts > 0).view(shape), sums, 0)
+        if sums.ndim == 1:
+            bits = _field_bits(dims)
+            shifts = torch.arange(dims, device=pos.device) * bits
+            sums = (sums.unsqueeze(1) >> shifts) & ((1 << bits) - 1)
+        twice = _twice_centre(sums, counts.unsqueeze(1))  # [M, dims]
+        self.twice = twice.t().contiguous()  # [dims, M]
+        groups = torch.arange(counts.numel(), device=counts.device)
+        # mirror position = anchor[m] - position (no wrap-around when valid)
+        self.anchor = 2 * groups * self.volume + (twice * layout.strides).sum(dim=1)
 
     def __call__(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mirror positions, whether each is a pixel of the same group)``."""
-        group = torch.div(positions, self.volume, rounding_mode="floor")
-        local = positions - group * self.volume
-        image = torch.zeros_like(positions)
-        valid = torch.ones_like(positions, dtype=torch.bool)
-        stride = self.volume
+        flat = positions.reshape(-1)
+        group = torch.div(flat, self.volume, rounding_mode="floor")
+        local = flat - group * self.volume
+        # inside the cell iff 0 <= image <= side - 1 on every axis, i.e. the bitwise OR
+        # of all those numbers is non-negative
+        signs = None
         for axis, side in enumerate(self.sides):
-            stride //= side
-            coord = torch.div(local, stride, rounding_mode="floor")
-            local = local - coord * stride
-            mirrored = self.twice[axis].index_select(0, group.reshape(-1)).reshape(group.shape)
-            mirrored = mirrored - coord
-            valid &= (mirrored >= 0) & (mirrored < side)
-            image = image + mirrored.clamp(0, side - 1) * stride
-        image = image + group * self.volume
-        return image, valid & self.group_major[image]
+            image = self.twice[axis].index_select(0, group)
+            image = image - self.local_coords[axis].index_select(0, local)
+            both = image | (side - 1 - image)
+            signs = both if signs is None else signs | both
+        valid = signs >= 0
+        image = torch.where(valid, self.anchor.index_select(0, group) - flat, flat)
+        member = valid & self.group_major.index_select(0, image)
+        return image.reshape(positions.shape), member.reshape(positions.shape)
 
 
-def _antithetic_partners(
-    first: torch.Tensor, groups: torch.Tensor, mirror: _Mirror,
-    pos: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor, layout: _GridLayout,
-    generator: torch.Generator | None,
-) -> torch.Tensor:
-    """Partner ``p'`` of each first draw ``p`` (uniform on its group ``P_m``).
+def _sag_pairs(
+    groups: torch.Tensor, pos: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor,
+    mirror: _Mirror, layout: _GridLayout, generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One antithetic pair ``(p, p')`` in each listed group (group-major positions).
 
-    ``p' = mirror(p)`` when that is a pixel of ``P_m`` (``p`` lies in the symmetric part
-    ``S_m``); otherwise ``p'`` is a uniform draw from the asymmetric part
-    ``A_m = P_m \\ S_m``.
+    ``p`` is uniform on ``P_m``; ``p' = mirror(p)`` when that is a pixel of ``P_m``
+    (``p`` in the symmetric part ``S_m``), otherwise a uniform draw from the asymmetric
+    part ``A_m = P_m \\ S_m``. Many pairs (``pairs * tries > |P|``): every mask pixel's
+    partner is found once and ``A_m`` listed explicitly. Few pairs: rejection, i.e.
+    `_REJECTION_TRIES` uniform tries from ``P_m``, the first without a partner being
+    uniform on ``A_m``; the rows left (no success: at most ``1/(e (tries + 1))`` per
+    pair) draw from the explicit list of ``A_m`` built for the groups concerned only.
+    All routes give the same law.
     """
-    partner, symmetric = mirror(first)
-    rows = torch.nonzero(~symmetric).squeeze(1)
-    if rows.numel() > 0:
-        partner[rows] = _draw_asymmetric(
-            groups[rows], mirror, pos, starts, counts, layout, generator
-        )
-    return partner
-
-
-def _draw_asymmetric(
-    groups: torch.Tensor, mirror: _Mirror, pos: torch.Tensor,
-    starts: torch.Tensor, counts: torch.Tensor, layout: _GridLayout,
-    generator: torch.Generator | None,
-) -> torch.Tensor:
-    """One uniform draw from ``A_m`` for each listed group (each has ``A_m`` non-empty).
-
-    Two exact routes to the same law. Few draws: rejection, `_REJECTION_TRIES` uniform
-    tries from ``P_m`` each, keeping the first without a partner (uniform on ``A_m``);
-    the rare rows with no success get a draw from the explicit list of ``A_m``. Many
-    draws (tries would outnumber the mask pixels): the explicit list only.
-    """
-    def from_list(wanted: torch.Tensor) -> torch.Tensor:
-        asymmetric = pos[~mirror(pos)[1]]
-        a_starts, a_counts = _group_bounds(asymmetric, layout.edges)
-        return _draw_in_groups(asymmetric, a_starts, a_counts, wanted, generator)
-
     if groups.numel() * _REJECTION_TRIES > pos.numel():
-        return from_list(groups)
+        # many pairs: find every mask pixel's partner once, then draw ranks
+        images, symmetric = mirror(pos)
+        ranks = _ranks_in_groups(starts, counts, groups, generator)
+        first = pos.index_select(0, ranks)
+        second = images.index_select(0, ranks)
+        rows = torch.nonzero(~symmetric.index_select(0, ranks)).squeeze(1)
+        if rows.numel() > 0:
+            asymmetric = pos[~symmetric]
+            a_starts, a_counts = _group_bounds(asymmetric, layout.edges)
+            second[rows] = _draw_in_groups(
+                asymmetric, a_starts, a_counts, groups.index_select(0, rows), generator
+            )
+        return first, second
+    first = _draw_in_groups(pos, starts, counts, groups, generator)
+    second, symmetric = mirror(first)
+    rows = torch.nonzero(~symmetric).squeeze(1)
+    if rows.numel() == 0:
+        return first, second
+    wanted = groups.index_select(0, rows)
     tries = _draw_in_groups(
-        pos, starts, counts, groups.unsqueeze(1).expand(-1, _REJECTION_TRIES), generator
+        pos, starts, counts, wanted.unsqueeze(1).expand(-1, _REJECTION_TRIES), generator
     )
     accepted = ~mirror(tries)[1]
-    first_hit = torch.argmax(accepted.to(torch.uint8), dim=1, keepdim=True)
-    drawn = tries.gather(1, first_hit).squeeze(1)
+    hit = torch.argmax(accepted.to(torch.uint8), dim=1, keepdim=True)
+    second[rows] = tries.gather(1, hit).squeeze(1)
     missed = torch.nonzero(~accepted.any(dim=1)).squeeze(1)
-    if missed.numel() > 0:
-        drawn[missed] = from_list(groups[missed])
-    return drawn
+    if missed.numel() == 0:
+        return first, second
+    rows, wanted = rows.index_select(0, missed), wanted.index_select(0, missed)
+    # the pixels of the groups concerned, in group order, and their asymmetric ones
+    needed = torch.unique(wanted)
+    sizes = counts.index_select(0, needed)
+    segment = _expand_counts(sizes, int(sizes.sum()))
+    offsets = torch.arange(segment.numel(), device=pos.device) - (
+        torch.cumsum(sizes, 0) - sizes
+    ).index_select(0, segment)
+    first_pixel = starts.index_select(0, needed).index_select(0, segment)
+    pixels = pos.index_select(0, first_pixel + offsets)
+    asymmetric = pixels[~mirror(pixels)[1]]
+    a_starts, a_counts = _group_bounds(asymmetric, layout.edges)
+    second[rows] = _draw_in_groups(asymmetric, a_starts, a_counts, wanted, generator)
+    return first, second
 
 
 # --------------------------------------------------------------------------------------
@@ -501,29 +561,32 @@ def sample_pixels(
     * ``ns`` (naive): ``n`` i.i.d. uniform pixels of the mask. ``Var = sigma^2 / n``.
     * ``sg`` (stratified group): groups ``P_m`` are the mask pixels of one cell of an
       equal-size grid (`group_ids`), per batch item. Group ``m`` gets ``n_m`` i.i.d.
-      uniform draws, ``n_m = floor(n w_m) + e_m`` with ``w_m = |P_m| / |P|`` and ``e_m``
-      in {0, 1, 2} from stratified randomised rounding (`_allocate`) so that
-      ``E[n_m] = n w_m`` and ``sum_m n_m = n`` exactly. Weight of every draw: ``w_m / E[n_m] = 1/n``. Given the
-      allocation, the draws of group m sum to ``n_m mu_m`` in expectation, so
-      ``E[estimate] = (1/n) sum_m E[n_m] mu_m = sum_m w_m mu_m = H``: unbiased even when
-      ``n`` is smaller than the number of groups and some groups get no draw (weights
-      ``w_m / n_m`` would instead be unbiased only given ``n_m >= 1`` for every group).
-      When every ``n w_m`` is an integer the allocation is fixed, ``1/n = w_m / n_m``,
-      and this is the paper's proportional SG estimator.
+      uniform draws, ``n_m = floor(n w_m) + e_m`` with ``w_m = |P_m| / |P|`` and
+      ``e_m`` in {0, 1, 2} from stratified randomised rounding (`_allocate`), so that
+      ``E[n_m] = n w_m`` and ``sum_m n_m = n`` exactly. Weight of every draw:
+      ``w_m / E[n_m] = 1/n``. Given the allocation, the draws of group m sum to
+      ``n_m mu_m`` in expectation, so ``E[estimate] = (1/n) sum_m E[n_m] mu_m =
+      sum_m w_m mu_m = H``: unbiased even when ``n`` is below the number of groups and
+      some groups get no draw (weights ``w_m / n_m`` would be unbiased only given
+      ``n_m >= 1`` for every group). When every ``n w_m`` is an integer the allocation
+      is fixed, ``1/n = w_m / n_m``, and this is the paper's proportional SG. Its
+      variance never exceeds NS's (`theoretical_moments`, Theorem 3.2).
     * ``sag`` (stratified antithetic group): the SG allocation; inside group m the
       ``n_m`` draws form ``n_m // 2`` pairs plus, for odd ``n_m``, one plain uniform
-      draw. A pair is ``p`` uniform on ``P_m`` and ``p' = mirror(p)`` through the group's
-      centre (``c_m - p = p' - c_m``; ``c_m`` = centroid of ``P_m`` on the half-pixel
-      grid, `mirror_index`, `group_centres`) when that is a pixel of ``P_m``; otherwise ``p'`` is a uniform draw from the asymmetric part
-      ``A_m = {q in P_m : mirror(q) not in P_m}``. Mirroring is a bijection of the
-      symmetric part ``S_m = P_m \\ A_m``, so ``P(p' = q) = (|S_m|/|P_m|)(1/|S_m|) =
-      1/|P_m|`` on ``S_m`` and ``(|A_m|/|P_m|)(1/|A_m|)`` on ``A_m``: both members of a
-      pair are uniform on ``P_m`` and weights ``1/n`` stay unbiased. (Redrawing ``p'``
-      from all of ``P_m`` instead would give ``p'`` the law ``(|S_m|/|P_m|) U(S_m) +
-      (|A_m|/|P_m|) U(P_m)``, biased towards ``S_m`` unless ``A_m`` is empty.) The draw
-      from ``A_m`` is independent of everything else.
-      Output order: ``indices[0:2Q:2]`` and ``indices[1:2Q:2]`` are the ``Q`` pairs'
-      members, the remaining ``n - 2Q`` are the single draws.
+      draw. A pair is ``p`` uniform on ``P_m`` and ``p' = mirror(p)`` through the
+      group's centre (``c_m - p = p' - c_m``; ``c_m`` = centroid of ``P_m`` on the
+      half-pixel grid, `group_centres`, `mirror_index`) when that is a pixel of
+      ``P_m``; otherwise ``p'`` is a uniform draw from the asymmetric part
+      ``A_m = {q in P_m : mirror(q) not in P_m}``, independent of ``p``. Mirroring is a
+      bijection of the symmetric part ``S_m = P_m \\ A_m``, so
+      ``P(p' = q) = (|S_m|/|P_m|)(1/|S_m|) = 1/|P_m|`` on ``S_m`` and
+      ``(|A_m|/|P_m|)(1/|A_m|) = 1/|P_m|`` on ``A_m``: both members of a pair are
+      uniform on ``P_m`` and weights ``1/n`` stay unbiased. (Redrawing ``p'`` from all
+      of ``P_m`` instead would give ``p'`` the law ``(|S_m|/|P_m|) U(S_m) +
+      (|A_m|/|P_m|) U(P_m)``, biased towards ``S_m`` unless ``A_m`` is empty.) Both
+      members uniform also gives Lemma 3.1, ``Var_SAG <= 2 Var_SG``.
+      Output order: ``indices[0:2Q:2]`` and ``indices[1:2Q:2]`` are the ``Q`` pairs,
+      the remaining ``n - 2Q`` the single draws.
     * ``block`` (the authors' public code, for teaching): the mask pixels in raster order
       are cut into ``S = B * prod(grid)`` blocks of ``ceil(K / S)`` consecutive pixels
       (``K`` = mask size; the last block is shorter), each non-empty block gets
@@ -599,12 +662,9 @@ def sample_pixels(
         pairs = torch.div(per_group, 2, rounding_mode="floor")
         pair_groups = _expand_counts(pairs, int(pairs.sum()))
         single_groups = torch.nonzero(per_group - 2 * pairs).squeeze(1)
-        first = _draw_in_groups(pos, starts, counts, pair_groups, generator)
         singles = _draw_in_groups(pos, starts, counts, single_groups, generator)
-        mirror = _Mirror(group_major, counts, layout)
-        second = _antithetic_partners(
-            first, pair_groups, mirror, pos, starts, counts, layout, generator
-        )
+        mirror = _Mirror(group_major, pos, starts, counts, layout)
+        first, second = _sag_pairs(pair_groups, pos, starts, counts, mirror, layout, generator)
         drawn = torch.cat([torch.stack([first, second], dim=1).reshape(-1), singles])
     indices = layout.to_flat.index_select(0, drawn)
     return indices, torch.full((n,), 1.0 / n, dtype=torch.float32, device=device)

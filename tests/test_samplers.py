@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mona_lab import samplers
 from mona_lab.samplers import (
     SAMPLING_METHODS,
     group_centres,
@@ -74,19 +75,26 @@ def _smooth_map(shape, seed=0) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 # unbiasedness
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", UNBIASED)
-@pytest.mark.parametrize("n", [5, 23])
-def test_expected_weight_is_uniform_over_the_mask(method, n):
+@pytest.mark.parametrize(
+    ("method", "n", "tries"),
+    [("ns", 5, None), ("sg", 5, None), ("sg", 23, None), ("sag", 5, None),
+     ("sag", 23, None), ("sag", 23, 1)],
+)
+def test_expected_weight_is_uniform_over_the_mask(method, n, tries, monkeypatch):
     """E[sum_i w_i 1{idx_i = q}] = 1/|P| for every mask pixel q: unbiased for every v.
 
     n = 5 is below the number of non-empty groups (some groups get no draw), n = 23
-    needs randomised rounding: both must stay unbiased.
+    needs randomised rounding: both must stay unbiased. SAG draws a partner without
+    mirror image by rejection (n = 5), from the list of such pixels (n = 23) or by
+    rejection with frequent fallback to the list (one try).
     """
+    if tries is not None:
+        monkeypatch.setattr(samplers, "_REJECTION_TRIES", tries)
     mask = _irregular_mask()
     inside = torch.nonzero(mask.reshape(-1)).squeeze(1)
     slot = torch.full((mask.numel(),), -1, dtype=torch.long)
     slot[inside] = torch.arange(inside.numel())
-    reps = 2000
+    reps = 1500
     mass = torch.zeros(reps, inside.numel(), dtype=torch.float64)
     generator = torch.Generator().manual_seed(11)
     for r in range(reps):
@@ -183,7 +191,7 @@ def test_exact_variance_with_random_rounding_matches_monte_carlo():
     values = _smooth_map(mask.shape, seed=1) + 0.3 * torch.randn(mask.shape)
     for method in ("sg", "sag"):
         _, var = theoretical_moments(values, mask, 13, method, grid=(3, 2))
-        est = _estimates(values, mask, 13, method, reps=3000, seed=5, grid=(3, 2))
+        est = _estimates(values, mask, 13, method, reps=2500, seed=5, grid=(3, 2))
         assert float(est.var()) == pytest.approx(var, rel=0.10), method
 
 
@@ -234,9 +242,9 @@ def test_lemma_3_1_and_theorem_3_2_on_random_maps(seed, n, grid, density, smooth
 def test_sg_beats_ns_on_a_smooth_map_by_monte_carlo():
     mask = _irregular_mask()
     values = _smooth_map(mask.shape, seed=4)
-    ns = _estimates(values, mask, 24, "ns", reps=2000, seed=1, grid=(3, 2))
-    sg = _estimates(values, mask, 24, "sg", reps=2000, seed=2, grid=(3, 2))
-    assert float(sg.var()) < 0.8 * float(ns.var())
+    ns = _estimates(values, mask, 24, "ns", reps=1000, seed=1, grid=(3, 2))
+    sg = _estimates(values, mask, 24, "sg", reps=1000, seed=2, grid=(3, 2))
+    assert float(sg.var()) < 0.5 * float(ns.var())  # closed forms: ratio 0.22
 
 
 # --------------------------------------------------------------------------------------
