@@ -491,10 +491,11 @@ def _sag_pairs(
     (``p`` in the symmetric part ``S_m``), otherwise a uniform draw from the asymmetric
     part ``A_m = P_m \\ S_m``. Many pairs (``pairs * tries > |P|``): every mask pixel's
     partner is found once and ``A_m`` listed explicitly. Few pairs: rejection, i.e.
-    `_REJECTION_TRIES` uniform tries from ``P_m``, the first without a partner being
-    uniform on ``A_m``; the rows left (no success: at most ``1/(e (tries + 1))`` per
-    pair) draw from the explicit list of ``A_m`` built for the groups concerned only.
-    All routes give the same law.
+    `_REJECTION_TRIES` uniform tries from ``P_m`` drawn with every ``p`` (used only
+    where ``p`` has no partner), the first try without a partner being uniform on
+    ``A_m``; the rows left (no success: at most ``1/(e (tries + 1))`` per pair) draw from
+    the explicit list of ``A_m`` built for the groups concerned only. All routes give
+    the same law.
     """
     if groups.numel() * _REJECTION_TRIES > pos.numel():
         # many pairs: find every mask pixel's partner once, then draw ranks
@@ -510,22 +511,19 @@ def _sag_pairs(
                 asymmetric, a_starts, a_counts, groups.index_select(0, rows), generator
             )
         return first, second
-    first = _draw_in_groups(pos, starts, counts, groups, generator)
-    second, symmetric = mirror(first)
-    rows = torch.nonzero(~symmetric).squeeze(1)
+    # few pairs: draw p and its rejection tries together, find all their mirrors at once
+    draws = _draw_in_groups(
+        pos, starts, counts, groups.unsqueeze(1).expand(-1, 1 + _REJECTION_TRIES), generator
+    )
+    images, members = mirror(draws)
+    first, symmetric = draws[:, 0], members[:, 0]
+    accepted = ~members[:, 1:]
+    hit = torch.argmax(accepted.to(torch.uint8), dim=1, keepdim=True)
+    second = torch.where(symmetric, images[:, 0], draws[:, 1:].gather(1, hit).squeeze(1))
+    rows = torch.nonzero(~symmetric & ~accepted.any(dim=1)).squeeze(1)
     if rows.numel() == 0:
         return first, second
     wanted = groups.index_select(0, rows)
-    tries = _draw_in_groups(
-        pos, starts, counts, wanted.unsqueeze(1).expand(-1, _REJECTION_TRIES), generator
-    )
-    accepted = ~mirror(tries)[1]
-    hit = torch.argmax(accepted.to(torch.uint8), dim=1, keepdim=True)
-    second[rows] = tries.gather(1, hit).squeeze(1)
-    missed = torch.nonzero(~accepted.any(dim=1)).squeeze(1)
-    if missed.numel() == 0:
-        return first, second
-    rows, wanted = rows.index_select(0, missed), wanted.index_select(0, missed)
     # the pixels of the groups concerned, in group order, and their asymmetric ones
     needed = torch.unique(wanted)
     sizes = counts.index_select(0, needed)

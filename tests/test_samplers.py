@@ -293,6 +293,30 @@ def test_sag_pairs_are_mirror_images_or_asymmetric_draws(shape, grid):
     assert mirrored > 0 and redrawn > 0
 
 
+@pytest.mark.parametrize("packed", [True, False])
+def test_sag_pairs_in_three_dimensions(packed, monkeypatch):
+    """3-D groups: pairs agree with the reference `mirror_index`, with the centroid sums
+    packed into one integer or kept per axis (the route for very large groups)."""
+    if not packed:
+        monkeypatch.setattr(samplers, "_packable", lambda total, sides: False)
+    axes = (torch.arange(6), torch.arange(8), torch.arange(7))
+    zz, yy, xx = torch.meshgrid(*axes, indexing="ij")
+    mask = (zz - 2) ** 2 + (yy - 3) ** 2 + (xx - 4) ** 2 < 10
+    partner = mirror_index(mask, 2, spatial_dims=3).reshape(-1)
+    ids = group_ids(mask, 2, spatial_dims=3).reshape(-1)
+    generator = torch.Generator().manual_seed(2)
+    checked = 0
+    for _ in range(20):
+        idx, _ = sample_pixels(mask, 30, "sag", generator, grid=2, spatial_dims=3)
+        num_pairs = int((torch.bincount(ids[idx], minlength=8) // 2).sum())
+        first, second = idx[0 : 2 * num_pairs : 2], idx[1 : 2 * num_pairs : 2]
+        symmetric = partner[first] >= 0
+        assert torch.equal(second[symmetric], partner[first[symmetric]])
+        assert bool((partner[second[~symmetric]] == -1).all())
+        checked += int(symmetric.sum())
+    assert checked > 0
+
+
 def test_sag_on_a_symmetric_mask_returns_exact_mirror_pairs():
     mask = torch.ones(2, 8, 8, dtype=torch.bool)
     partner = mirror_index(mask, 2).reshape(-1)
