@@ -273,6 +273,7 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                 method.train()
 
         method.train()
+        summary = None
         for step in range(start_step, total):
             stage, stage_step = stage_at(stages, step)
             lr = learning_rate(config, stage_step, stage.iterations)
@@ -318,7 +319,8 @@ def train(config: TrainConfig, data=None) -> TrainResult:
         if progress is not None:
             progress.close()
         log.close()
-        summary = validate()
+        if summary is None or start_step >= total:  # the last iteration validated already
+            summary = validate()
         metrics = {
             "method": config.method,
             "dataset": config.dataset,

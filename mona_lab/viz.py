@@ -91,3 +91,22 @@ def label_overlay(image: np.ndarray, label: np.ndarray, ax=None, alpha: float = 
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def plot_loss_curves(logs: dict[str, dict[str, np.ndarray]], component: str = "total", ax=None, smooth: int = 1):
+    """One line per run of a ``log.csv`` column (`mona_lab.results.read_log`), optionally a
+    running mean over ``smooth`` iterations."""
+    ax = _axes(ax)
+    for name, log in logs.items():
+        if component not in log or np.all(np.isnan(log[component])):
+            continue
+        values = log[component]
+        if smooth > 1:
+            kernel = np.ones(smooth) / smooth
+            values = np.convolve(np.nan_to_num(values), kernel, mode="valid")
+        ax.plot(log["step"][: len(values)] if smooth <= 1 else log["step"][smooth - 1 :], values, label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(component)
+    ax.set_title(f"training curve: {component}")
+    ax.legend(fontsize=8)
+    return ax
