@@ -1,7 +1,8 @@
 """Iteration time and peak memory of every training recipe, relative to `supervised`.
 
 Each method runs in its own subprocess (so peak memory is its own: ``ru_maxrss`` on the
-CPU, ``torch.cuda.max_memory_allocated`` on CUDA) on the same batch size and image size,
+CPU: ``VmHWM`` of /proc/self/status, the resident high-water mark, falling back to
+``ru_maxrss``; ``torch.cuda.max_memory_allocated`` on CUDA) on the same batch size and image size,
 main stage only (MONA/ARCO: the fine-tuning step, ACTION: the AnCo step), after warm-up
 iterations. Rounds alternate between methods so machine noise hits them alike; the median
 per-iteration time of each is reported with its ratio to supervised.
@@ -65,11 +66,15 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
             torch.cuda.synchronize(dev)
         if step >= warmup:
             times.append(time.perf_counter() - start)
-    peak = (
-        torch.cuda.max_memory_allocated(dev) / 2**20
-        if dev.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(dev) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        try:
+            status = open("/proc/self/status").read()
+            peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
+        except (OSError, IndexError, ValueError):
+            pass
     return {"method": method, "stage": stages[-1].name, "seconds": times, "peak_mb": peak}
 
 
