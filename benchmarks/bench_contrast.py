@@ -24,6 +24,7 @@ Sizes: ``bench`` = 6 x 128 x 128, D = 128 (the speed target: >= 3x faster, less 
 512-dim embeddings). Both use 4 classes, 256 queries x 512 negatives, tau = 0.5, NS.
 
 Run:  python benchmarks/bench_contrast.py [--sizes bench,paper] [--repeats 5] [--device auto]
+      [--threads N]   (memory workers use torch's default thread count)
 """
 from __future__ import annotations
 
@@ -201,8 +202,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="bench,paper", help="comma list of: " + ", ".join(SIZES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     if args.memory_worker:
         memory_worker(args.memory_worker, sizes[0])

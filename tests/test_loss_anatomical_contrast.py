@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from mona_lab.losses.anatomical_contrast import (
     AnatomicalContrastLoss,
+    class_means_and_rows,
     class_relation_graph,
     negative_class_distribution,
+    pixel_statistics,
 )
 
 
@@ -78,6 +80,28 @@ def test_exact_mode_matches_plain_equation_and_gradient(hard):
     (reference_grad,) = torch.autograd.grad(reference, features)
     assert loss.item() == pytest.approx(reference.item(), rel=1e-9)
     assert torch.allclose(grad, reference_grad, atol=1e-10)
+
+
+def test_fused_class_means_and_rows_backward_passes_gradcheck():
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(2, 5, 12, generator=generator, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(-1, 3, (2, 12), generator=generator)
+    pixels = torch.tensor([0, 5, 5, 13, 23])  # a repeated pixel accumulates both row gradients
+
+    def means_and_rows(x):
+        return class_means_and_rows(x, pixel_statistics(x, labels, 3), pixels)
+
+    def rows_only(x):
+        return class_means_and_rows(x, pixel_statistics(x, labels, 3), pixels)[1]
+
+    assert torch.autograd.gradcheck(means_and_rows, (features,))
+    assert torch.autograd.gradcheck(rows_only, (features,))  # unused means: no gradient from them
+    means, rows = means_and_rows(features)
+    normalised = F.normalize(features, dim=1)
+    for c in range(3):
+        members = normalised.permute(0, 2, 1).reshape(-1, 5)[labels.flatten() == c]
+        assert torch.allclose(means[c], members.mean(0))
+    assert torch.allclose(rows, normalised.permute(0, 2, 1).reshape(-1, 5)[pixels])
 
 
 def test_hard_queries_use_probability_of_own_class():

@@ -53,7 +53,7 @@ from mona_lab.losses.anatomical_contrast import (
     _is_label_map,
     _is_positive_int,
     fit_grid,
-    normalised_class_means,
+    pixel_statistics,
 )
 from mona_lab.losses.class_centers import allocate_class_centers, uniform_class_centers
 from mona_lab.samplers import sample_pixels
@@ -205,9 +205,9 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
             flat_features: [B, d, S] embeddings.
             flat_labels: [B, S] int64 labels, -1 = ignore.
         """
-        means, counts = normalised_class_means(flat_features.float(), flat_labels, self.num_classes)
-        batch_means = F.normalize(means, dim=1).to(self.class_means.device)  # sum / ||sum||
-        present = (counts > 0).to(self.class_means.device)
+        statistics = pixel_statistics(flat_features.float(), flat_labels, self.num_classes)
+        batch_means = F.normalize(statistics.means, dim=1).to(self.class_means.device)  # sum / ||sum||
+        present = (statistics.counts > 0).to(self.class_means.device)
         blended = (1.0 - self.momentum) * self.class_means + self.momentum * batch_means
         updated = torch.where(self.class_seen[:, None], blended, batch_means)
         self.class_means.copy_(torch.where(present[:, None], updated, self.class_means))

@@ -177,29 +177,87 @@ def _gather_rows(flat_features: torch.Tensor, index: torch.Tensor) -> torch.Tens
     return flat_features[index // spatial, :, index % spatial]
 
 
-def normalised_class_means(
-    flat_features: torch.Tensor, labels: torch.Tensor, num_classes: int, eps: float = 1e-12
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of the L2-normalised embeddings of each class (MONA Eq. 4 r_k^{c,+}).
+@dataclass
+class PixelStatistics:
+    """Per-pixel inverse norms and per-class statistics of one batch (no gradient).
 
-    Computed as one batched matrix product with a [B, S, C] one-hot weight map, so no
-    normalised copy of the [B, D, S] features is kept.
+    Attributes:
+        inv_norm: [B, S] 1 / max(||x||, eps) per pixel.
+        one_hot: [B, S, C] class indicator in the features' dtype (0 for ignored pixels).
+        counts: [C] pixels per class, in the features' dtype.
+        means: [C, D] mean of the normalised embeddings per class (MONA Eq. 4).
+    """
+
+    inv_norm: torch.Tensor
+    one_hot: torch.Tensor
+    counts: torch.Tensor
+    means: torch.Tensor
+
+
+@torch.no_grad()
+def pixel_statistics(flat_features: torch.Tensor, labels: torch.Tensor, num_classes: int, eps: float = 1e-12):
+    """`PixelStatistics` of [B, D, S] features and [B, S] labels (-1 = ignore), without gradient."""
+    inv_norm = 1.0 / flat_features.norm(dim=1).clamp_min(eps)
+    one_hot = (F.one_hot(labels.clamp_min(0), num_classes) * (labels >= 0)[..., None]).to(flat_features.dtype)
+    counts = one_hot.sum(dim=(0, 1))
+    sums = torch.bmm(flat_features, one_hot * inv_norm[..., None]).sum(dim=0).T  # [C, D]
+    return PixelStatistics(inv_norm, one_hot, counts, sums / counts.clamp_min(1)[:, None])
+
+
+class _ClassMeansAndRows(torch.autograd.Function):
+    """Class means of normalised embeddings and normalised rows at chosen pixels, with one fused backward.
+
+    Autograd through ``F.normalize`` + a matrix product + an indexing op would allocate
+    several full-size [B, D, S] gradient buffers (one per op) and add them; here the
+    gradient of both outputs is formed in a single buffer: the upstream gradient of every
+    normalised embedding r_i (g_{y_i} / n_{y_i} from the means, plus the row gradients
+    scattered at their pixels) is pushed through d r_i / d x_i = (I - r_i r_i^T) / ||x_i||.
+    """
+
+    @staticmethod
+    def forward(ctx, flat_features, pixel_index, inv_norm, one_hot, counts, means):
+        spatial = flat_features.shape[2]
+        item, position = pixel_index // spatial, pixel_index % spatial
+        rows = flat_features[item, :, position] * inv_norm[item, position][:, None]  # [n, D]
+        ctx.save_for_backward(flat_features, pixel_index, inv_norm, one_hot, counts)
+        return means.clone(), rows
+
+    @staticmethod
+    def backward(ctx, grad_means, grad_rows):
+        flat_features, pixel_index, inv_norm, one_hot, counts = ctx.saved_tensors
+        batch, dim, spatial = flat_features.shape
+        if grad_means is None:
+            upstream = torch.zeros_like(flat_features)
+        else:
+            per_class = (grad_means / counts.clamp_min(1)[:, None]).T.to(flat_features.dtype)  # [D, C]
+            upstream = torch.bmm(per_class.expand(batch, dim, -1), one_hot.transpose(1, 2))  # [B, D, S]
+        if grad_rows is not None and pixel_index.numel():
+            item, position = pixel_index // spatial, pixel_index % spatial
+            channel = torch.arange(dim, device=pixel_index.device)
+            upstream.index_put_(
+                (item[:, None], channel[None, :], position[:, None]), grad_rows.to(upstream.dtype), accumulate=True
+            )
+        dot = torch.empty_like(inv_norm)
+        for b in range(batch):  # (x . G) per pixel; a [D, S] temporary per item, not a [B, D, S] one
+            dot[b] = (flat_features[b] * upstream[b]).sum(dim=0)
+        upstream.addcmul_(flat_features, (dot * inv_norm * inv_norm)[:, None, :], value=-1.0)
+        upstream.mul_(inv_norm[:, None, :])
+        return upstream, None, None, None, None, None
+
+
+def class_means_and_rows(
+    flat_features: torch.Tensor, statistics: PixelStatistics, pixel_index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Differentiable class means [C, D] and normalised rows [n, D] at flat pixel indices.
 
     Args:
-        flat_features: [B, D, S] embeddings (S = number of pixels per image).
-        labels: [B, S] int64 labels, -1 = ignore.
-        num_classes: C.
-
-    Returns:
-        means [C, D] (zero rows for absent classes) and counts [C] int64.
+        flat_features: [B, D, S] embeddings (the tensor the gradient flows to).
+        statistics: `pixel_statistics` of the same features and labels.
+        pixel_index: [n] int64 flat indices b * S + s.
     """
-    valid = labels >= 0
-    inv_norm = 1.0 / flat_features.norm(dim=1).clamp_min(eps)  # [B, S]
-    one_hot = F.one_hot(labels.clamp_min(0), num_classes) * valid[..., None]  # [B, S, C]
-    weights = one_hot.to(flat_features.dtype) * inv_norm[..., None]
-    sums = torch.bmm(flat_features, weights).sum(dim=0).T  # [B, D, S] @ [B, S, C] -> [C, D]
-    counts = one_hot.sum(dim=(0, 1))
-    return sums / counts.clamp_min(1)[:, None].to(sums.dtype), counts
+    return _ClassMeansAndRows.apply(
+        flat_features, pixel_index, statistics.inv_norm, statistics.one_hot, statistics.counts, statistics.means
+    )
 
 
 class AnatomicalContrastLoss(nn.Module):
@@ -542,22 +600,22 @@ class AnatomicalContrastLoss(nn.Module):
         batch, dim = features.shape[:2]
         flat_features = features.reshape(batch, dim, -1)
         flat_labels = labels.reshape(batch, -1).long()
-        means, _ = normalised_class_means(flat_features, flat_labels, num_classes)
-        draw = self.draw(labels.long(), probs, means, num_classes, generator)
+        statistics = pixel_statistics(flat_features, flat_labels, num_classes)
+        draw = self.draw(labels.long(), probs, statistics.means, num_classes, generator)
         self.last_draw = draw
-        loss = self.loss_from_draw(flat_features, means, draw, tau)
+        loss = self.loss_from_draw(flat_features, statistics, draw, tau)
         if self.training and self.memory is not None:
             self._push_to_memory(flat_features, flat_labels, num_classes, generator)
         return loss
 
     def loss_from_draw(
-        self, flat_features: torch.Tensor, class_means: torch.Tensor, draw: ContrastDraw, temperature: float
+        self, flat_features: torch.Tensor, statistics: PixelStatistics, draw: ContrastDraw, temperature: float
     ) -> torch.Tensor:
         """Eq. 3 on the drawn queries and negatives, vectorised over all classes.
 
         Args:
             flat_features: [B, D, S] embeddings.
-            class_means: [C, D] means of the normalised embeddings per class (with gradient).
+            statistics: `pixel_statistics` of ``flat_features`` (norms, class means).
             draw: the draws of this step.
             temperature: tau.
 
@@ -566,9 +624,9 @@ class AnatomicalContrastLoss(nn.Module):
         """
         if not draw.classes:
             return flat_features.sum() * 0.0
-        # one gather for queries and fresh keys: a single full-size gradient buffer in backward
+        # class means and the rows of queries and fresh keys, with one fused full-size backward
         pixels = torch.cat([draw.query_index, draw.key_pixel_index])
-        rows = F.normalize(_gather_rows(flat_features, pixels), dim=1)
+        class_means, rows = class_means_and_rows(flat_features, statistics, pixels)
         queries, keys = rows[: draw.query_index.numel()], rows[draw.query_index.numel() :]  # [Q, D], [P_f, D]
         if draw.key_memory_index.numel():
             stored = self.memory.reshape(-1, self.memory.shape[-1])[draw.key_memory_index]
