@@ -141,10 +141,12 @@ def negative_class_distribution(class_means: torch.Tensor, available: torch.Tens
     return torch.where(has_any & allowed, probs, torch.zeros_like(probs))
 
 
-def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+def _uniform(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device, dtype=torch.float32
+) -> torch.Tensor:
     """U[0, 1) numbers from ``generator`` (on its own device), moved to ``device``."""
     source = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=source).to(device)
+    return torch.rand(shape, generator=generator, device=source, dtype=dtype).to(device)
 
 
 def _is_positive_int(value) -> bool:
@@ -485,7 +487,7 @@ class AnatomicalContrastLoss(nn.Module):
         empty = torch.zeros(0, dtype=torch.int64, device=device)
 
         # -- queries: per class, among its (hard) pixels, through the sampler --
-        query_index, query_class, query_weight, query_counts, classes = [], [], [], [], []
+        query_index, query_class, query_weight, classes = [], [], [], []
         for c in present_list:
             if not any(v != c for v in available_list):
                 continue  # nothing to contrast class c with
@@ -507,7 +509,6 @@ class AnatomicalContrastLoss(nn.Module):
             query_index.append(index.to(device))
             query_weight.append(weight.to(device=device, dtype=torch.float64))
             query_class.append(torch.full((index.numel(),), c, dtype=torch.int64, device=device))
-            query_counts.append(index.numel())
             classes.append(c)
         if not classes:
             return ContrastDraw(empty, empty, empty.double(), empty, empty, empty, None, [])
@@ -557,20 +558,17 @@ class AnatomicalContrastLoss(nn.Module):
         slot_order = torch.argsort(key_class, stable=True)  # pool positions grouped by class
         slot_size = torch.bincount(key_class, minlength=num_classes)
         slot_start = slot_size.cumsum(0) - slot_size
-        uniform = _uniform((query_index.numel(), self.num_negatives), generator, device).double()
-        negative_index = torch.empty(uniform.shape, dtype=torch.int64, device=device)
-        start = 0
-        for c, count in zip(classes, query_counts):  # queries are grouped by class
-            probability = distribution[c]
-            cdf = probability.cumsum(0)
-            u = uniform[start : start + count] * cdf[-1]
-            # number of CDF steps <= u: never a class of probability 0
-            negative_class = (u[..., None] >= cdf).sum(dim=-1).clamp_max(num_classes - 1)
-            residual = (u - (cdf - probability)[negative_class]) / probability[negative_class]
-            size = slot_size[negative_class]
-            position = (residual * size).long().clamp(min=0).minimum(size - 1)
-            negative_index[start : start + count] = slot_order[slot_start[negative_class] + position]
-            start += count
+        probability = distribution[query_class]  # [Q, C], rows of the queries' classes
+        cdf = probability.cumsum(dim=1)
+        shape = (query_index.numel(), self.num_negatives)
+        u = _uniform(shape, generator, device, torch.float64) * cdf[:, -1:]  # [Q, K]
+        # number of CDF steps <= u: the drawn class, never one of probability 0
+        negative_class = (u[..., None] >= cdf[:, None, :]).sum(dim=-1).clamp_max(num_classes - 1)
+        lower = (cdf - probability).gather(1, negative_class)
+        residual = (u - lower) / probability.gather(1, negative_class)  # U[0, 1) given the class
+        size = slot_size[negative_class]
+        position = (residual * size).long().clamp(min=0).minimum(size - 1)
+        negative_index = slot_order[slot_start[negative_class] + position]  # [Q, K]
         return ContrastDraw(
             query_index, query_class, query_weight, key_pixel_index, key_memory_index, key_class,
             negative_index, classes,
