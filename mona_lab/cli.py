@@ -53,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # each module owns the parsers of its own commands
     from mona_lab.data.commands import add_data_commands
+    from mona_lab.lecture import add_lecture_commands
     from mona_lab.train_commands import add_train_commands
 
     _add_lab(sub)
     add_data_commands(sub)
     add_train_commands(sub)
+    add_lecture_commands(sub)
     return parser
 
 

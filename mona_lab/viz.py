@@ -110,3 +110,218 @@ def plot_loss_curves(logs: dict[str, dict[str, np.ndarray]], component: str = "t
     ax.set_title(f"training curve: {component}")
     ax.legend(fontsize=8)
     return ax
+
+
+# --------------------------------------------------------------------------------------
+# notebooks 05-07: ARCO estimator variance, loss landscapes, ACTION++ temperature
+# --------------------------------------------------------------------------------------
+SAMPLER_COLOURS = {"ns": "#1f77b4", "sg": "#2ca02c", "sag": "#d62728", "block": "#7f7f7f"}
+
+
+def plot_estimator_histograms(studies, ax=None, bins: int = 40, component: int = 0):
+    """Histograms of the Monte-Carlo estimates of several `mona_lab.variance.EstimatorStudy`
+    (one per sampler), with the exact target (black) and each estimator's exact mean
+    (dashed): unbiased estimators centre on the target, the ``block`` variant may not."""
+    ax = _axes(ax)
+    target = float(studies[0].target[component])
+    for study in studies:
+        draws = study.estimates if study.estimates.ndim == 1 else study.estimates[:, component]
+        colour = SAMPLER_COLOURS.get(study.method)
+        ax.hist(draws, bins=bins, histtype="step", linewidth=1.4, color=colour,
+                label=f"{study.method} (sd {np.std(draws, ddof=1):.3g})")
+        ax.axvline(float(study.theory_mean[component]), color=colour, linestyle="--", linewidth=1)
+    ax.axvline(target, color="black", linewidth=1.5, label="exact H")
+    ax.set_xlabel("estimate of H")
+    ax.set_ylabel("count")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_variance_against(studies, key: str = "n", ax=None, log: bool = True):
+    """Monte-Carlo variance (markers) and exact variance (lines) of each sampler against
+    ``key`` (``"n"`` or ``"grid"``), from a list of `mona_lab.variance.EstimatorStudy`."""
+    ax = _axes(ax)
+    methods = list(dict.fromkeys(s.method for s in studies))
+    for method in methods:
+        mine = sorted((s for s in studies if s.method == method), key=lambda s: getattr(s, key))
+        xs = [getattr(s, key) for s in mine]
+        colour = SAMPLER_COLOURS.get(method)
+        ax.plot(xs, [s.theory_variance for s in mine], "-", color=colour, label=f"{method} exact")
+        ax.plot(xs, [s.mc_variance for s in mine], "o", color=colour, markersize=4, label=f"{method} Monte Carlo")
+    if log:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+    ax.set_xlabel("pixels drawn n" if key == "n" else "grid cells per axis")
+    ax.set_ylabel("variance of the estimate")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def plot_groups_on_map(values: np.ndarray, mask: np.ndarray, grid: int, ax=None, title: str | None = None):
+    """A per-pixel map (e.g. ``h(p)``) over one image with the SG grid drawn on top and
+    pixels outside the class greyed out: the groups ``P_m`` of ARCO Sec. 3.3."""
+    ax = _axes(ax)
+    values, mask = np.asarray(values, dtype=float), np.asarray(mask, dtype=bool)
+    shown = np.ma.masked_where(~mask, values)
+    ax.imshow(np.where(mask, np.nan, 0.0), cmap="gray", vmin=-1, vmax=1)
+    image = ax.imshow(shown, cmap="viridis", interpolation="nearest")
+    height, width = values.shape
+    for k in range(1, grid):
+        ax.axhline(k * -(-height // grid) - 0.5, color="white", linewidth=0.8)
+        ax.axvline(k * -(-width // grid) - 0.5, color="white", linewidth=0.8)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    plt.colorbar(image, ax=ax, fraction=0.046)
+    return ax
+
+
+def plot_curve_bands(stats: dict, ax=None, ylabel: str = "", colours: dict | None = None, smooth: int = 1):
+    """Mean (line) and +-1 standard deviation over seeds (band) of logged training curves,
+    from `mona_lab.run_records.curve_statistics` (ARCO Fig. 5 style). ``smooth`` > 1 applies
+    a centred moving average of that many iterations to mean and band."""
+    ax = _axes(ax)
+    colours = colours or {}
+
+    def run_mean(x):
+        if smooth <= 1:
+            return x
+        kernel = np.ones(smooth) / smooth
+        return np.convolve(np.pad(x, (smooth // 2, smooth - 1 - smooth // 2), mode="edge"), kernel, mode="valid")
+
+    for name, s in stats.items():
+        mean, std = run_mean(s["mean"]), run_mean(s["std"])
+        colour = colours.get(name, SAMPLER_COLOURS.get(name.split("-")[-1]))
+        ax.plot(s["steps"], mean, color=colour, label=f"{name} ({s['values'].shape[0]} seeds)")
+        ax.fill_between(s["steps"], mean - std, mean + std, color=colour, alpha=0.2)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_loss_curves_1d(coords, curves: dict, ax=None, title: str | None = None):
+    """1-D loss curves ``f(alpha)`` along one filter-normalised direction (Li et al. 2018)."""
+    ax = _axes(ax)
+    for name, values in curves.items():
+        ax.plot(coords, values, "-o", markersize=3, label=name)
+    ax.set_xlabel("alpha (filter norms)")
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_loss_contour(coords, values, ax=None, title: str | None = None, levels: int = 15):
+    """Filled contour of a 2-D loss surface ``f(alpha, beta)``; the trained weights sit at (0, 0)."""
+    ax = _axes(ax)
+    a, b = np.meshgrid(coords[0], coords[1], indexing="ij")
+    filled = ax.contourf(a, b, values, levels=levels, cmap="viridis")
+    ax.contour(a, b, values, levels=levels, colors="white", linewidths=0.4)
+    ax.plot(0, 0, "r*", markersize=8)
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("beta")
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=9)
+    plt.colorbar(filled, ax=ax, fraction=0.046)
+    return ax
+
+
+def loss_surface_figure(coords, surfaces: dict, title: str = "loss surface"):
+    """A plotly figure with one 3-D surface per entry of ``surfaces`` (side by side)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    names = list(surfaces)
+    fig = make_subplots(rows=1, cols=len(names), specs=[[{"type": "surface"}] * len(names)], subplot_titles=names)
+    for k, name in enumerate(names):
+        fig.add_trace(go.Surface(x=coords[0], y=coords[1], z=np.asarray(surfaces[name]).T, colorscale="Viridis",
+                                 showscale=False), row=1, col=k + 1)
+    fig.update_layout(title=title, height=380, width=330 * len(names), margin=dict(l=0, r=0, t=40, b=0))
+    return fig
+
+
+def pixel_loss_figure(loss_map: np.ndarray, labels: np.ndarray, class_names, title: str = "per-pixel loss"):
+    """ARCO Fig. 3 analogue: a plotly 3-D surface whose height is the per-pixel contrastive
+    loss ``h(p)`` over one image and whose colour is the pixel's class."""
+    import plotly.graph_objects as go
+
+    loss_map = np.asarray(loss_map, dtype=float)
+    labels = np.asarray(labels)
+    num = len(class_names)
+    scale = []
+    for c in range(num):
+        colour = CLASS_COLOURS[c % len(CLASS_COLOURS)] if c else "#bbbbbb"
+        scale += [[c / num, colour], [(c + 1) / num, colour]]
+    z = np.where(np.isfinite(loss_map), loss_map, np.nan)
+    fig = go.Figure(go.Surface(
+        z=z, surfacecolor=labels.astype(float) + 0.5, cmin=0, cmax=num, colorscale=scale,
+        colorbar=dict(tickvals=[c + 0.5 for c in range(num)], ticktext=list(class_names), title="class"),
+    ))  # fmt: skip
+    fig.update_layout(title=title, height=420, width=520, margin=dict(l=0, r=0, t=40, b=0),
+                      scene=dict(zaxis_title="h(p)", xaxis_title="x", yaxis_title="y"))
+    return fig
+
+
+def plot_temperature_schedules(steps, curves: dict, ax=None, title: str | None = None):
+    """Temperature against iteration for several schedules (ACTION++ Eq. 6 and Table 6)."""
+    ax = _axes(ax)
+    for name, tau in curves.items():
+        ax.plot(steps, tau, label=name, linewidth=1.2)
+    ax.set_xlabel("iteration t")
+    ax.set_ylabel("tau_t")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_softmax_weights(embeddings: np.ndarray, labels: np.ndarray, anchor: int, weights: np.ndarray, ax=None,
+                         title: str | None = None):
+    """2-D embeddings coloured by class, marker area proportional to the contrastive softmax
+    weight each one receives from the ``anchor`` (star)."""
+    ax = _axes(ax)
+    embeddings, labels, weights = np.asarray(embeddings), np.asarray(labels), np.asarray(weights)
+    circle = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(circle), np.sin(circle), color="#dddddd", linewidth=0.8)
+    colours = [CLASS_COLOURS[1 + (int(c) % (len(CLASS_COLOURS) - 1))] for c in labels]
+    sizes = 4 + 600 * weights / max(float(weights.max()), 1e-12)
+    ax.scatter(embeddings[:, 0], embeddings[:, 1], s=sizes, c=colours, alpha=0.7, edgecolors="none")
+    ax.plot(*embeddings[anchor], "k*", markersize=12)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def class_centres_figure(centers, class_names=None, paths: dict | None = None, title: str = "class centres"):
+    """Plotly 3-D view of unit-sphere class centres (ACTION++ Eq. 3), with the simplex edges
+    and, optionally, ``paths`` ``{name: [T, 3]}`` of class means moving during training."""
+    import plotly.graph_objects as go
+
+    centers = np.asarray(centers, dtype=float)
+    names = list(class_names) if class_names is not None else [f"c{k}" for k in range(len(centers))]
+    u, v = np.mgrid[0:2 * np.pi:30j, 0:np.pi:15j]
+    traces = [go.Surface(x=np.cos(u) * np.sin(v), y=np.sin(u) * np.sin(v), z=np.cos(v), opacity=0.15,
+                         showscale=False, colorscale=[[0, "#9ecae1"], [1, "#9ecae1"]], hoverinfo="skip")]
+    for i in range(len(centers)):
+        for j in range(i + 1, len(centers)):
+            seg = centers[[i, j]]
+            traces.append(go.Scatter3d(x=seg[:, 0], y=seg[:, 1], z=seg[:, 2], mode="lines",
+                                       line=dict(color="#888888", width=2), showlegend=False, hoverinfo="skip"))
+    colours = [CLASS_COLOURS[k % len(CLASS_COLOURS)] if k else "#555555" for k in range(len(centers))]
+    traces.append(go.Scatter3d(x=centers[:, 0], y=centers[:, 1], z=centers[:, 2], mode="markers+text", text=names,
+                               marker=dict(size=7, color=colours), name="centres"))
+    for k, (name, path) in enumerate((paths or {}).items()):
+        path = np.asarray(path, dtype=float)
+        colour = CLASS_COLOURS[names.index(name) % len(CLASS_COLOURS)] if name in names else None
+        traces.append(go.Scatter3d(x=path[:, 0], y=path[:, 1], z=path[:, 2], mode="lines+markers",
+                                   marker=dict(size=2, color=colour), line=dict(color=colour, width=3),
+                                   name=f"mean of {name}"))
+    fig = go.Figure(traces)
+    fig.update_layout(title=title, height=450, width=520, margin=dict(l=0, r=0, t=40, b=0),
+                      scene=dict(aspectmode="cube"))
+    return fig

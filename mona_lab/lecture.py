@@ -1,0 +1,342 @@
+"""Export the lecture: execute the numbered notebooks, write HTML pages, reveal.js slides and an index.
+
+``mona-lab lecture --out DIR [--fast]`` (or `export_lecture`) runs every notebook
+``NN_name.ipynb`` of the notebook folder in numeric order with nbconvert's
+``ExecutePreprocessor`` (a fresh ``python3`` kernel each, working directory = the notebook
+folder, ``MONA_LAB_FAST=1`` in the kernels' environment with ``--fast``), then writes for
+each one
+
+- ``DIR/NN_name.html``: the page (nbconvert ``HTMLExporter``, lab template), and
+- ``DIR/NN_name.slides.html``: reveal.js slides (nbconvert ``SlidesExporter``; a markdown
+  cell that starts with a heading opens a new slide unless the notebook sets its own
+  ``slideshow`` metadata; long slides scroll),
+
+and finally ``DIR/index.html`` linking every page and slide deck in order. Every file is
+written atomically (temporary name, then ``os.replace``); the index is written last, so
+an index always points at complete pages.
+
+Network: the pages load nothing for text and matplotlib figures (images are embedded),
+but nbconvert's slides template loads **reveal.js from a CDN** (unpkg) by default, and
+plotly figures are rendered with **plotly.js from its CDN** (``include_plotlyjs="cdn"``),
+because the notebooks store plotly figures only as ``application/vnd.plotly.v1+json``,
+which nbconvert's templates do not render; the export adds the HTML rendering to its own
+copy. Viewing those parts offline needs a local copy of the two libraries.
+
+Errors (`mona_lab.errors.MonaLabError`): nbconvert not installed, a missing folder, no
+notebooks, an unknown name in ``notebooks``, or a notebook that fails to execute (the
+message names the notebook and the error).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import html
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mona_lab.errors import MonaLabError
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d+)_.+\.ipynb$")
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+
+
+@dataclass
+class LecturePage:
+    """One exported notebook: its source, title and the two files written."""
+
+    notebook: Path
+    title: str
+    page: Path
+    slides: Path
+    seconds: float
+
+
+@dataclass
+class LectureExport:
+    """What `export_lecture` wrote: the index and one `LecturePage` per notebook, in order."""
+
+    out: Path
+    index: Path
+    pages: list[LecturePage] = field(default_factory=list)
+
+
+def discover_notebooks(notebooks_dir: str | os.PathLike) -> list[Path]:
+    """The ``NN_name.ipynb`` files of a folder, sorted by their number (then name).
+
+    Raises:
+        MonaLabError: the folder does not exist.
+    """
+    folder = Path(notebooks_dir)
+    if not folder.is_dir():
+        raise MonaLabError(f"notebook folder {folder} does not exist")
+    found = [p for p in folder.iterdir() if p.is_file() and NOTEBOOK_PATTERN.match(p.name)]
+    return sorted(found, key=lambda p: (int(NOTEBOOK_PATTERN.match(p.name).group(1)), p.name))
+
+
+def select_notebooks(available: Sequence[Path], wanted: Sequence[str] | None) -> list[Path]:
+    """Pick notebooks by file name, stem or number prefix (``"05"``), keeping numeric order.
+
+    Raises:
+        MonaLabError: a name that matches no notebook (the message lists the available ones).
+    """
+    if wanted is None:
+        return list(available)
+    chosen: set[Path] = set()
+    for name in wanted:
+        key = Path(str(name)).name
+        matches = [p for p in available if key in (p.name, p.stem) or p.name.split("_", 1)[0] == key]
+        if not matches:
+            raise MonaLabError(
+                f"no notebook matches {name!r}; available: {', '.join(p.name for p in available) or 'none'}"
+            )
+        chosen.update(matches)
+    return [p for p in available if p in chosen]
+
+
+def notebook_title(nb) -> str:
+    """The first markdown heading of a notebook (``#`` marks stripped), else ''."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.lstrip().startswith("#"):
+                    return line.lstrip().lstrip("#").strip()
+    return ""
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None) -> Iterator[None]:
+    """Set (or leave alone, with ``value=None``) an environment variable for the block."""
+    if value is None:
+        yield
+        return
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def _nbconvert():
+    try:
+        import nbformat
+        from nbconvert import HTMLExporter, SlidesExporter
+        from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
+    except ImportError as err:
+        raise MonaLabError(
+            f"mona-lab lecture needs nbconvert and nbformat ({err}); install them with `pip install nbconvert`"
+        ) from err
+    return nbformat, HTMLExporter, SlidesExporter, ExecutePreprocessor, CellExecutionError
+
+
+def add_plotly_html(nb) -> int:
+    """Give every plotly output (``application/vnd.plotly.v1+json``) a ``text/html``
+    rendering that loads plotly.js from its CDN, so nbconvert's templates show it.
+
+    Changes ``nb`` in place (use a copy); returns the number of outputs converted.
+    """
+    import plotly.io as pio
+
+    converted = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if PLOTLY_MIMETYPE in data and "text/html" not in data:
+                data["text/html"] = pio.to_html(data[PLOTLY_MIMETYPE], include_plotlyjs="cdn", full_html=False)
+                converted += 1
+    return converted
+
+
+def mark_slides(nb) -> None:
+    """If no cell carries ``slideshow`` metadata: markdown cells that start with a heading
+    open a new slide, every other cell continues the current one (in place)."""
+    if any("slideshow" in cell.metadata for cell in nb.cells):
+        return
+    for k, cell in enumerate(nb.cells):
+        heading = cell.cell_type == "markdown" and cell.source.lstrip().startswith("#")
+        cell.metadata["slideshow"] = {"slide_type": "slide" if heading or k == 0 else "-"}
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temporary file next to ``path``, then rename it over ``path``.
+
+    (Not `mona_lab.checkpoint.atomic_write_text`: that module imports torch, and the CLI
+    builds this command's parser on every start.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write(Path(path), text.encode("utf-8"))
+
+
+def _write_resources(out: Path, resources: dict) -> None:
+    for name, payload in (resources.get("outputs") or {}).items():
+        _atomic_write(out / name, payload if isinstance(payload, bytes) else str(payload).encode("utf-8"))
+
+
+def _index_html(pages: Sequence[LecturePage], fast: bool) -> str:
+    items = "\n".join(
+        f'  <li><span class="title">{html.escape(p.title or p.notebook.stem)}</span> '
+        f'<a href="{html.escape(p.page.name)}">page</a> · <a href="{html.escape(p.slides.name)}">slides</a> '
+        f'<span class="file">({html.escape(p.notebook.name)})</span></li>'
+        for p in pages
+    )
+    mode = "fast mode (MONA_LAB_FAST=1)" if fast else "the environment's mode"
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>mona_lab lecture</title>
+<style>
+ body {{ font-family: system-ui, sans-serif; max-width: 50em; margin: 2em auto; line-height: 1.5; }}
+ li {{ margin: 0.4em 0; }} .title {{ font-weight: 600; }} .file {{ color: #777; font-size: 0.85em; }}
+</style>
+</head>
+<body>
+<h1>mona_lab lecture</h1>
+<p>Semi-supervised contrastive segmentation under long-tailed class distributions (MONA, ARCO,
+ACTION, ACTION++). Each notebook was executed in {mode} and exported as a page and as reveal.js
+slides (the slides and plotly figures load their JavaScript from a CDN).</p>
+<ol>
+{items}
+</ol>
+</body>
+</html>
+"""
+
+
+def export_lecture(
+    notebooks_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fast: bool = True,
+    notebooks: Sequence[str] | None = None,
+    execute: bool = True,
+    timeout: int = 1800,
+    kernel_name: str = "python3",
+    progress=None,
+) -> LectureExport:
+    """Execute notebooks and write their HTML pages, reveal.js slides and an index.
+
+    Args:
+        notebooks_dir: folder of ``NN_name.ipynb`` notebooks.
+        out: output folder (created).
+        fast: set ``MONA_LAB_FAST=1`` for the kernels (``False`` leaves the variable as it is).
+        notebooks: names, stems or number prefixes to export (default: all, in order).
+        execute: run the notebooks first (``False`` exports their stored outputs).
+        timeout: seconds allowed per cell.
+        kernel_name: Jupyter kernel to run them with.
+        progress: optional ``callable(str)`` told about each notebook as it finishes.
+
+    Returns:
+        `LectureExport` (paths of the index and of every page and slide deck).
+
+    Raises:
+        MonaLabError: nbconvert missing, no notebooks, an unknown name, or a notebook that
+            fails to execute (named in the message).
+    """
+    nbformat, HTMLExporter, SlidesExporter, ExecutePreprocessor, CellExecutionError = _nbconvert()
+    folder = Path(notebooks_dir)
+    chosen = select_notebooks(discover_notebooks(folder), notebooks)
+    if not chosen:
+        raise MonaLabError(f"no NN_name.ipynb notebooks in {folder}")
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    page_exporter = HTMLExporter(template_name="lab")
+    slide_exporter = SlidesExporter()
+    slide_exporter.reveal_scroll = True
+    export = LectureExport(out=target, index=target / "index.html")
+    for path in chosen:
+        started = time.perf_counter()
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as err:  # nbformat raises several kinds for a broken file
+            raise MonaLabError(f"notebook {path.name} could not be read: {err}") from err
+        if execute:
+            runner = ExecutePreprocessor(timeout=timeout, kernel_name=kernel_name)
+            with _environment("MONA_LAB_FAST", "1" if fast else None):
+                try:
+                    runner.preprocess(nb, {"metadata": {"path": str(path.parent.resolve())}})
+                except CellExecutionError as err:
+                    lines = [line for line in str(err).splitlines() if line.strip()]
+                    raise MonaLabError(f"notebook {path.name} failed while executing: {lines[-1] if lines else err}") from err
+                except Exception as err:  # kernel died, timeout, missing kernel
+                    raise MonaLabError(f"notebook {path.name} failed while executing: {type(err).__name__}: {err}") from err
+        shown = copy.deepcopy(nb)
+        add_plotly_html(shown)
+        mark_slides(shown)
+        resources = {"metadata": {"name": path.stem}}
+        body, page_resources = page_exporter.from_notebook_node(shown, resources=dict(resources))
+        slides, slide_resources = slide_exporter.from_notebook_node(shown, resources=dict(resources))
+        page, deck = target / f"{path.stem}.html", target / f"{path.stem}.slides.html"
+        _write_resources(target, page_resources)
+        _write_resources(target, slide_resources)
+        atomic_write_text(page, body)
+        atomic_write_text(deck, slides)
+        entry = LecturePage(path, notebook_title(nb), page, deck, time.perf_counter() - started)
+        export.pages.append(entry)
+        if progress is not None:
+            progress(f"{path.name}: {entry.seconds:.1f} s -> {page.name}, {deck.name}")
+    atomic_write_text(export.index, _index_html(export.pages, fast))
+    return export
+
+
+# ------------------------------------------------------------------------------ CLI
+def _repo_notebooks_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _cmd_lecture(args: argparse.Namespace) -> int:
+    notebooks = Path(args.notebooks) if args.notebooks else _repo_notebooks_dir()
+    export = export_lecture(
+        notebooks, args.out, fast=args.fast, notebooks=args.only, execute=not args.no_execute,
+        timeout=args.timeout, progress=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    total = sum(p.seconds for p in export.pages)
+    print(f"wrote {len(export.pages)} pages and slide decks to {export.out} in {total:.0f} s; open {export.index}")
+    return 0
+
+
+def add_lecture_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``mona-lab lecture`` on the CLI's sub-parsers."""
+    p = sub.add_parser("lecture", help="execute the notebooks and export HTML pages, reveal.js slides and an index")
+    p.add_argument("--out", required=True, help="output folder for the HTML files")
+    p.add_argument("--fast", action="store_true", help="run the notebooks with MONA_LAB_FAST=1 (minutes on a CPU)")
+    p.add_argument("--notebooks", default=None, help="notebook folder (default: the repository's notebooks/)")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                   help="export only these notebooks (file name, stem or number such as 05)")
+    p.add_argument("--no-execute", action="store_true", help="export the stored outputs without running")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell (default 1800)")
+    p.set_defaults(handler=_cmd_lecture)
+
+
+__all__ = [
+    "LectureExport",
+    "LecturePage",
+    "add_lecture_commands",
+    "add_plotly_html",
+    "discover_notebooks",
+    "export_lecture",
+    "mark_slides",
+    "notebook_title",
+    "select_notebooks",
+]
