@@ -47,6 +47,10 @@ Choices where the papers leave room (each tested in tests/test_loss_anatomical_c
   replacement, so it may meet a pool entry twice (as with direct per-pixel draws with
   replacement); different queries share the pool. Negatives enter the denominator
   unweighted, as Eq. 3 prints a plain sum.
+- Cost: besides the [queries x pool] similarities, the only full-size work is one pass for
+  the per-pixel norms and class means and one fused backward (`class_means_and_rows`) that
+  forms the gradient of the class means and of the gathered rows in a single [B, D, S]
+  buffer; no normalised copy of the features is made.
 - G is built from the batch class means (detached: it only steers sampling); a class known
   only from the memory bank uses the mean of its bank entries.
 - Memory bank (MONA "class-aware memory bank"; ``memory_size`` > 0): a FIFO queue per class
