@@ -286,3 +286,15 @@ def test_nifti_image_without_label_and_empty_folder(tmp_path: Path):
         load_dataset("nifti", root=tmp_path / "labels")
     with pytest.raises(MonaLabError, match="needs --root"):
         load_dataset("nifti")
+
+
+def test_nifti_lists_may_not_share_patients(tmp_path: Path):
+    for name in ("p1", "p2"):
+        _write_pair(tmp_path / f"images/{name}.nii.gz", tmp_path / f"labels/{name}.nii.gz", np.zeros((1, 4, 4), np.float32), np.zeros((1, 4, 4), np.uint8))
+    (tmp_path / "train.list").write_text("p1\np2\n")
+    (tmp_path / "val.list").write_text("p2\n")
+    with pytest.raises(MonaLabError, match=r"\['p2'\] appear in both train\.list and val\.list"):
+        load_dataset("nifti", root=tmp_path)
+    (tmp_path / "val.list").write_text("p3\n")
+    with pytest.raises(MonaLabError, match=r"val\.list names case\(s\) with no image/label pair: \['p3'\]"):
+        load_dataset("nifti", root=tmp_path)

@@ -81,6 +81,15 @@ class TwoStreamBatch:
         return torch.cat([self.labeled_images, self.unlabeled_images])
 
 
+def _gather(tensor: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``tensor[rows]``. On the CPU the copy is done by NumPy in one thread: for a handful
+    of rows, torch's multi-threaded gather is slower, and on a busy machine its threads
+    can wait on each other for milliseconds (measured 100x slower on 2 loaded cores)."""
+    if tensor.device.type == "cpu" and not tensor.requires_grad:
+        return torch.from_numpy(tensor.numpy()[rows.numpy()])
+    return tensor[rows.to(tensor.device)]
+
+
 class _Stream:
     """Indices drawn without replacement, a fresh permutation per pass (module docstring)."""
 
@@ -198,9 +207,9 @@ class TwoStreamBatches:
         li = self._labeled.at(step)
         ui = self._unlabeled.at(step)
         batch = TwoStreamBatch(
-            self.data.train_images[li],
-            self.data.train_labels[li],
-            self.data.train_images[ui],  # images only: unlabelled labels are never indexed
+            _gather(self.data.train_images, li),
+            _gather(self.data.train_labels, li),
+            _gather(self.data.train_images, ui),  # images only: unlabelled labels are never indexed
             int(step),
             li,
             ui,
@@ -225,7 +234,9 @@ class TwoStreamBatches:
 
         Batches come out in step order (worker ``w`` of ``W`` makes steps ``w, w + W, ...``
         and the loader takes them round-robin); `step` advances per batch consumed, so
-        ``state_dict()`` stays exact. ``num_workers=0`` is plain iteration.
+        ``state_dict()`` stays exact. ``num_workers=0`` is plain iteration. Without a
+        costly ``transform``, plain iteration is about 10x faster than workers (they pay for
+        shared-memory transfer; ``benchmarks/bench_data.py``).
         """
         if num_workers <= 0:
             yield from self

@@ -238,6 +238,11 @@ def _nifti_source(root: str | os.PathLike | None, seed: int, modality: str | Non
             if missing:
                 raise MonaLabError(f"list file {list_path} names case(s) with no image/label pair: {missing[:5]}")
             split_cases[split] = listed
+        owners = {s: {volumes[c].patient_id for c in cs} for s, cs in split_cases.items()}
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            shared = sorted(owners[a] & owners[b])
+            if shared:
+                raise MonaLabError(f"patients {shared[:5]} appear in both {a}.list and {b}.list in {path}")
     else:
         patients = sorted({v.patient_id for v in volumes.values()})
         testing = sorted({c.patient_id for c in cases if c.group == "testing"})
@@ -294,7 +299,7 @@ def stack_training_slices(
     so memory holds at most one chunk per native shape at native resolution.
 
     Returns:
-        ``images [N, 1, S, S]`` float32, ``labels [N, S, S]`` int64, patient ids, case ids,
+        ``images [N, 1, S, S]`` float32, ``labels [N, S, S]`` int64, patient ids, volume ids (``_slice_N`` dropped),
         and the per-class pixel counts ``[C]`` at native resolution (before resizing).
 
     Raises:
