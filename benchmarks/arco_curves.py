@@ -40,7 +40,9 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "notebooks" / "results" /
 COLUMNS = ("contrast", "total", "sup")
 
 
-def small_config(method: str, seed: int, iterations: int, pretrain: int, out: str, device: str, lr: float = 0.05) -> TrainConfig:
+def small_config(
+    method: str, seed: int, iterations: int, pretrain: int, out: str, device: str, lr: float = 0.05
+) -> TrainConfig:
     """The small phantom setting shared by every stored run."""
     return TrainConfig(
         method=method, out=out, dataset="phantom", labeled=2, iterations=iterations,
@@ -65,7 +67,8 @@ def summarise(runs: list[dict]) -> str:
         rows[method] = (final, spread, noise, dice)
     base = rows.get("arco-ns")
     for method, (final, spread, noise, dice) in rows.items():
-        ratios = [a / b if base and b and math.isfinite(a) else math.nan for a, b in zip((final, spread, noise), base or (1, 1, 1))]
+        pairs = zip((final, spread, noise), base or (1, 1, 1))
+        ratios = [a / b if base and b and math.isfinite(a) else math.nan for a, b in pairs]
         lines.append(f"{method:<10}{final:>18.4f}{spread:>16.4f}{noise:>12.4f}"
                      f"{ratios[0]:>10.3f}{ratios[1]:>11.3f}{ratios[2]:>10.3f}{dice:>7.3f}")
     return "\n".join(lines)
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=80, help="fine-tuning iterations per run")
     parser.add_argument("--pretrain-iterations", type=int, default=0, help="GLCon iterations before fine-tuning")
     parser.add_argument("--lr", type=float, default=0.05,
-                        help="SGD learning rate (0.05: with the paper's 0.01, L_contrast stays flat within this budget)")
+                        help="SGD learning rate (0.05: at the paper's 0.01 L_contrast stays flat in this budget)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: robust on shared CPUs)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args(argv)
@@ -96,19 +99,28 @@ def main(argv: list[str] | None = None) -> int:
         for sampler in SAMPLERS:
             method = f"arco-{sampler}"
             with tempfile.TemporaryDirectory(prefix=f"{method}_s{seed}_") as folder:
-                config = small_config(method, seed, args.iterations, args.pretrain_iterations, folder, args.device, args.lr)
+                config = small_config(
+                    method, seed, args.iterations, args.pretrain_iterations, folder, args.device, args.lr
+                )
                 t0 = time.perf_counter()
                 result = train(config, data=data)
                 seconds = time.perf_counter() - t0
-                runs.append(run_record(folder, method=method, seed=seed, columns=COLUMNS, stage="finetune", seconds=seconds))
+                runs.append(
+                    run_record(folder, method=method, seed=seed, columns=COLUMNS, stage="finetune", seconds=seconds)
+                )
             print(f"{method} seed {seed}: {seconds:.1f} s, mean Dice {result.metrics['mean_dice']:.3f}", flush=True)
     meta = {
         "script": "benchmarks/arco_curves.py",
         "paper": "ARCO (NeurIPS 2023) Fig. 5",
         "fast": args.fast,
         "dataset": f"phantom ({len(data.patients)} training patients, {data.num_train_slices} slices)",
-        "config": {k: v for k, v in small_config("arco-ns", 0, args.iterations, args.pretrain_iterations, "-", args.device, args.lr)
-                   .to_dict().items() if k not in ("out", "seed", "method")},
+        "config": {
+            k: v
+            for k, v in small_config("arco-ns", 0, args.iterations, args.pretrain_iterations, "-", args.device, args.lr)
+            .to_dict()
+            .items()
+            if k not in ("out", "seed", "method")
+        },
         "seeds": args.seeds,
         "wall_seconds": round(time.perf_counter() - started, 1),
         **environment_meta(),
