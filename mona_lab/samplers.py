@@ -427,6 +427,31 @@ def _group_bounds(pos: torch.Tensor, edges: torch.Tensor) -> tuple[torch.Tensor,
     return bounds[:-1], bounds[1:] - bounds[:-1]
 
 
+def _coordinate_sums(
+    pos: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor, layout: _GridLayout
+) -> torch.Tensor:
+    """Per-group sums of the cell-local coordinates of the mask pixels ``[M, dims]``:
+    running sums over the group-sorted positions ``pos``, all axes at once in one
+    packed int64 when the sums fit their bit fields."""
+    dims = len(layout.sides)
+    volume = math.prod(layout.sides)
+    if _packable(int(pos.numel()), layout.sides):
+        coords = layout.packed_coords.index_select(0, pos)
+    else:
+        coords = layout.local_coords.index_select(0, torch.remainder(pos, volume))
+    running = torch.cumsum(coords, 0)
+    shape = (-1,) + (1,) * (running.ndim - 1)
+    ends = running.index_select(0, (starts + counts - 1).clamp(min=0))
+    before = running.index_select(0, (starts - 1).clamp(min=0))
+    sums = ends - torch.where((starts > 0).view(shape), before, 0)
+    sums = torch.where((counts > 0).view(shape), sums, 0)
+    if sums.ndim == 1:
+        bits = _field_bits(dims)
+        shifts = torch.arange(dims, device=pos.device) * bits
+        sums = (sums.unsqueeze(1) >> shifts) & ((1 << bits) - 1)
+    return sums
+
+
 class _Mirror:
     """Mirror images through the group centres, in group-major positions (the sampler's
     fast twin of `mirror_index`, which the tests compare it with)."""
@@ -435,27 +460,24 @@ class _Mirror:
         self, group_major: torch.Tensor, pos: torch.Tensor, starts: torch.Tensor,
         counts: torch.Tensor, layout: _GridLayout,
     ):
+        self._setup(group_major, _coordinate_sums(pos, starts, counts, layout), counts,
+                    layout)
+
+    @classmethod
+    def from_sums(
+        cls, group_major: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor,
+        layout: _GridLayout,
+    ) -> "_Mirror":
+        """Build from per-group coordinate sums ``[M, dims]`` and sizes ``[M]``."""
+        mirror = cls.__new__(cls)
+        mirror._setup(group_major, sums, counts, layout)
+        return mirror
+
+    def _setup(self, group_major, sums, counts, layout) -> None:
         self.group_major = group_major
         self.sides = layout.sides
         self.volume = math.prod(layout.sides)
         self.local_coords = layout.axis_coords  # [dims, cell volume]
-        dims = len(layout.sides)
-        # coordinate sums per group: running sums over the group-sorted mask pixels,
-        # all axes at once in one packed int64 when the sums fit their bit fields
-        if _packable(int(pos.numel()), layout.sides):
-            coords = layout.packed_coords.index_select(0, pos)
-        else:
-            coords = layout.local_coords.index_select(0, torch.remainder(pos, self.volume))
-        running = torch.cumsum(coords, 0)
-        shape = (-1,) + (1,) * (running.ndim - 1)
-        ends = running.index_select(0, (starts + counts - 1).clamp(min=0))
-        before = running.index_select(0, (starts - 1).clamp(min=0))
-        sums = ends - torch.where((starts > 0).view(shape), before, 0)
-        sums = torch.where((counts > 0).view(shape), sums, 0)
-        if sums.ndim == 1:
-            bits = _field_bits(dims)
-            shifts = torch.arange(dims, device=pos.device) * bits
-            sums = (sums.unsqueeze(1) >> shifts) & ((1 << bits) - 1)
         twice = _twice_centre(sums, counts.unsqueeze(1))  # [M, dims]
         self.twice = twice.t().contiguous()  # [dims, M]
         groups = torch.arange(counts.numel(), device=counts.device)
@@ -537,6 +559,125 @@ def _sag_pairs(
     a_starts, a_counts = _group_bounds(asymmetric, layout.edges)
     second[rows] = _draw_in_groups(asymmetric, a_starts, a_counts, wanted, generator)
     return first, second
+
+
+# --------------------------------------------------------------------------------------
+# the cell route: few draws, no list of all mask pixels
+# --------------------------------------------------------------------------------------
+# the cell route is taken when the tries it draws are fewer than the padded mask's
+# pixels divided by this factor (otherwise listing every mask pixel is cheaper)
+_CELL_ROUTE_FACTOR = 4
+
+
+def _use_cell_route(n: int, positions: int) -> bool:
+    return n * (1 + _REJECTION_TRIES) * _CELL_ROUTE_FACTOR <= positions
+
+
+def _exact_in_float32(sides: tuple[int, ...]) -> bool:
+    """Whether a cell's pixel count and coordinate sums stay below 2**24 (float32-exact)."""
+    return math.prod(sides) * max(sides) < 2**24
+
+
+def _cell_statistics(
+    group_major: torch.Tensor, layout: _GridLayout
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sizes ``|P_m|`` ``[M]`` and coordinate sums ``[M, dims]`` of every group, from one
+    matrix product of the cells' pixels with ``[1, local coordinates]`` (exact: float32
+    only when every sum stays below 2**24, float64 otherwise)."""
+    volume = math.prod(layout.sides)
+    dtype = torch.float32 if _exact_in_float32(layout.sides) else torch.float64
+    # (a bool tensor converts to float several times faster through its uint8 view)
+    cells = group_major.reshape(-1, volume).view(torch.uint8).to(dtype)
+    table = torch.cat(
+        [torch.ones(1, volume, dtype=dtype, device=group_major.device),
+         layout.axis_coords.to(dtype)], dim=0,
+    )  # [1 + dims, volume]
+    stats = torch.mm(table, cells.t()).round().to(torch.long)  # [1 + dims, M]
+    return stats[0], stats[1:].t()
+
+
+def _cell_tries(
+    groups: torch.Tensor, volume: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    """``[k, tries]`` uniform group-major positions inside the cells of ``groups``."""
+    offsets = torch.randint(0, volume, (groups.numel(), _REJECTION_TRIES),
+                            generator=generator, device=groups.device)
+    return groups.unsqueeze(1) * volume + offsets
+
+
+def _first_accepted(tries: torch.Tensor, accepted: torch.Tensor):
+    """The first accepted try of each row and whether the row has one."""
+    hit = torch.argmax(accepted.to(torch.uint8), dim=1, keepdim=True)
+    return tries.gather(1, hit).squeeze(1), accepted.any(dim=1)
+
+
+def _list_cells(group_major: torch.Tensor, groups: torch.Tensor, volume: int) -> torch.Tensor:
+    """Sorted group-major positions of the mask pixels of the (sorted, distinct) groups."""
+    rows, cols = torch.nonzero(group_major.view(-1, volume).index_select(0, groups),
+                               as_tuple=True)
+    return groups.index_select(0, rows) * volume + cols
+
+
+def _cell_route(
+    group_major: torch.Tensor, layout: _GridLayout, n: int, method: str,
+    generator: torch.Generator | None,
+) -> torch.Tensor | None:
+    """SG/SAG draws (group-major positions, layout of `sample_pixels`) for small ``n``
+    without listing the mask's pixels; None for an empty mask.
+
+    A uniform draw from ``P_m`` is the first of `_REJECTION_TRIES` uniform positions of
+    group m's cell that is a mask pixel; a SAG partner without mirror image is the first
+    such try whose mirror image is not in ``P_m`` (uniform on ``A_m``). Rows where every
+    try fails (probability ``(1 - |P_m| / cell)^tries``, resp. ``(1 - |A_m| /
+    cell)^tries``) draw from the explicit list of ``P_m``, resp. ``A_m``, built for
+    their groups only. Either way the draw is uniform on its set and independent of
+    the others, so the law is that of the listing route.
+    """
+    volume = math.prod(layout.sides)
+    counts, sums = _cell_statistics(group_major, layout)
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    per_group = _allocate(counts, n, total, generator)
+    mirror = None
+    if method == "sag":
+        pairs = torch.div(per_group, 2, rounding_mode="floor")
+        pair_groups = _expand_counts(pairs, int(pairs.sum()))
+        single_groups = torch.nonzero(per_group - 2 * pairs).squeeze(1)
+        plain_groups = torch.cat([pair_groups, single_groups])
+        mirror = _Mirror.from_sums(group_major, sums, counts, layout)
+    else:
+        pair_groups = per_group.new_zeros(0)
+        plain_groups = _expand_counts(per_group, n)
+    # uniform draws from P_m: the pair's first members, then the single draws
+    tries = _cell_tries(plain_groups, volume, generator)
+    plain, found = _first_accepted(tries, group_major.index_select(0, tries.reshape(-1))
+                                   .view(tries.shape))
+    missing = torch.nonzero(~found).squeeze(1)
+    if missing.numel() > 0:
+        wanted = plain_groups.index_select(0, missing)
+        listed = _list_cells(group_major, torch.unique(wanted), volume)
+        l_starts, l_counts = _group_bounds(listed, layout.edges)
+        plain[missing] = _draw_in_groups(listed, l_starts, l_counts, wanted, generator)
+    if mirror is None:
+        return plain
+    q = pair_groups.numel()
+    first = plain[:q]
+    images, symmetric = mirror(first)
+    # partners of the first members without a mirror image: uniform on A_m
+    tries = _cell_tries(pair_groups, volume, generator)
+    _, has_image = mirror(tries)
+    inside = group_major.index_select(0, tries.reshape(-1)).view(tries.shape)
+    other, found = _first_accepted(tries, inside & ~has_image)
+    second = torch.where(symmetric, images, other)
+    missing = torch.nonzero(~symmetric & ~found).squeeze(1)
+    if missing.numel() > 0:
+        wanted = pair_groups.index_select(0, missing)
+        listed = _list_cells(group_major, torch.unique(wanted), volume)
+        asymmetric = listed[~mirror(listed)[1]]
+        a_starts, a_counts = _group_bounds(asymmetric, layout.edges)
+        second[missing] = _draw_in_groups(asymmetric, a_starts, a_counts, wanted, generator)
+    return torch.cat([torch.stack([first, second], dim=1).reshape(-1), plain[q:]])
 
 
 # --------------------------------------------------------------------------------------
@@ -643,6 +784,12 @@ def sample_pixels(
 
     layout = _grid_layout(batch, spatial, cells, str(device))
     group_major = _to_group_major(mask.reshape((batch,) + spatial), cells, layout.sides)
+    if _use_cell_route(n, group_major.numel()):
+        drawn = _cell_route(group_major, layout, n, method, generator)
+        if drawn is None:
+            return empty
+        indices = layout.to_flat.index_select(0, drawn)
+        return indices, torch.full((n,), 1.0 / n, dtype=torch.float32, device=device)
     pos = torch.nonzero(group_major).squeeze(1)
     total = int(pos.numel())
     if total == 0:

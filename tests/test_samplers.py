@@ -28,6 +28,15 @@ from mona_lab.samplers import (
 UNBIASED = ("ns", "sg", "sag")
 
 
+@pytest.fixture(params=["listing", "cells"])
+def route(request, monkeypatch):
+    """Run a test through both SG/SAG routes: the listing of every mask pixel (large
+    ``n``) and the rejection from grid cells (small ``n`` on a large mask)."""
+    factor = 0 if request.param == "cells" else 10**12
+    monkeypatch.setattr(samplers, "_CELL_ROUTE_FACTOR", factor)
+    return request.param
+
+
 def _estimates(values, mask, n, method, reps, seed=0, grid=4, spatial_dims=2):
     """``reps`` independent estimates of ``values[mask].mean()`` (float64 ``[reps]``)."""
     generator = torch.Generator().manual_seed(seed)
@@ -80,7 +89,7 @@ def _smooth_map(shape, seed=0) -> torch.Tensor:
     [("ns", 5, None), ("sg", 5, None), ("sg", 23, None), ("sag", 5, None),
      ("sag", 23, None), ("sag", 23, 1)],
 )
-def test_expected_weight_is_uniform_over_the_mask(method, n, tries, monkeypatch):
+def test_expected_weight_is_uniform_over_the_mask(method, n, tries, monkeypatch, route):
     """E[sum_i w_i 1{idx_i = q}] = 1/|P| for every mask pixel q: unbiased for every v.
 
     n = 5 is below the number of non-empty groups (some groups get no draw), n = 23
@@ -185,7 +194,7 @@ def test_weighted_theorem_3_2_matches_monte_carlo():
     assert mc_ns == pytest.approx(var_ns, rel=0.10)
 
 
-def test_exact_variance_with_random_rounding_matches_monte_carlo():
+def test_exact_variance_with_random_rounding_matches_monte_carlo(route):
     """n w_m not integers: the allocation term of `theoretical_moments` is needed."""
     mask = _irregular_mask()
     values = _smooth_map(mask.shape, seed=1) + 0.3 * torch.randn(mask.shape)
@@ -270,7 +279,7 @@ def test_sg_allocation_is_proportional_and_exact_in_total():
 
 
 @pytest.mark.parametrize(("shape", "grid"), [((2, 12, 10), (3, 2)), ((2, 11, 9), (3, 4))])
-def test_sag_pairs_are_mirror_images_or_asymmetric_draws(shape, grid):
+def test_sag_pairs_are_mirror_images_or_asymmetric_draws(shape, grid, route):
     """Pairs come first in the output: the partner is the mirror image through the group
     centre (`mirror_index`) when that is a pixel of the group, otherwise a pixel of the
     same group without a partner. The second shape needs padded grid cells."""
@@ -294,7 +303,7 @@ def test_sag_pairs_are_mirror_images_or_asymmetric_draws(shape, grid):
 
 
 @pytest.mark.parametrize("packed", [True, False])
-def test_sag_pairs_in_three_dimensions(packed, monkeypatch):
+def test_sag_pairs_in_three_dimensions(packed, monkeypatch, route):
     """3-D groups: pairs agree with the reference `mirror_index`, with the centroid sums
     packed into one integer or kept per axis (the route for very large groups)."""
     if not packed:
@@ -317,7 +326,7 @@ def test_sag_pairs_in_three_dimensions(packed, monkeypatch):
     assert checked > 0
 
 
-def test_sag_on_a_symmetric_mask_returns_exact_mirror_pairs():
+def test_sag_on_a_symmetric_mask_returns_exact_mirror_pairs(route):
     mask = torch.ones(2, 8, 8, dtype=torch.bool)
     partner = mirror_index(mask, 2).reshape(-1)
     idx, _ = sample_pixels(mask, 64, "sag", torch.Generator().manual_seed(0), grid=2)
@@ -393,7 +402,7 @@ def test_output_contract(seed, n, method, h, w, grid):
 
 
 @pytest.mark.parametrize("method", SAMPLING_METHODS)
-def test_edge_cases(method):
+def test_edge_cases(method, route):
     gen = torch.Generator().manual_seed(0)
     empty = torch.zeros(5, 6, dtype=torch.bool)
     idx, w = sample_pixels(empty, 10, method, gen)
@@ -412,7 +421,7 @@ def test_edge_cases(method):
 
 
 @pytest.mark.parametrize("method", SAMPLING_METHODS)
-def test_deterministic_under_a_seeded_generator(method):
+def test_deterministic_under_a_seeded_generator(method, route):
     mask = _irregular_mask()
     first = sample_pixels(mask, 33, method, torch.Generator().manual_seed(7), (3, 2))
     again = sample_pixels(mask, 33, method, torch.Generator().manual_seed(7), (3, 2))
@@ -476,3 +485,56 @@ def test_theoretical_helpers_refuse_bad_input():
         theoretical_variance(torch.ones(4, 4), ~mask, 4, "sg", 2)
     with pytest.raises(ValueError, match="positive"):
         theoretical_moments(torch.ones(4, 4), mask, 0, "ns", 2)
+
+
+@pytest.mark.parametrize("float32", [True, False])
+@pytest.mark.parametrize(("shape", "grid", "dims"),
+                         [((2, 13, 11), (3, 4), 2), ((2, 6, 8, 7), 2, 3)])
+def test_cell_statistics_match_the_reference_groups(shape, grid, dims, float32,
+                                                    monkeypatch):
+    """The cell route's group sizes and coordinate sums (one matrix product over the
+    cells, in float32 or float64) equal `group_ids` counts and the listing route's."""
+    monkeypatch.setattr(samplers, "_exact_in_float32", lambda sides: float32)
+    mask = torch.rand(shape, generator=torch.Generator().manual_seed(1)) < 0.6
+    batch, spatial = shape[0], tuple(shape[1:])
+    cells = (grid,) * dims if isinstance(grid, int) else grid
+    layout = samplers._grid_layout(batch, spatial, cells, "cpu")
+    group_major = samplers._to_group_major(mask, cells, layout.sides)
+    counts, sums = samplers._cell_statistics(group_major, layout)
+    ids = group_ids(mask, grid, dims)
+    assert torch.equal(counts, torch.bincount(ids[ids >= 0], minlength=counts.numel()))
+    pos = torch.nonzero(group_major).squeeze(1)
+    starts, listed_counts = samplers._group_bounds(pos, layout.edges)
+    assert torch.equal(counts, listed_counts)
+    assert torch.equal(sums, samplers._coordinate_sums(pos, starts, listed_counts, layout))
+
+
+def test_cell_route_is_the_default_for_few_draws_on_a_large_mask(monkeypatch):
+    """Few draws on a large, sparse mask: the default route never lists the mask's
+    pixels (`torch.nonzero` only on the cells needing the explicit fallback), the
+    allocation is proportional and SAG pairs are mirror images or asymmetric draws."""
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    mask = torch.stack([(yy - 20) ** 2 + (xx - 30) ** 2 < 150,
+                        (yy - 40) ** 2 + (xx - 25) ** 2 < 300])
+    assert samplers._use_cell_route(8, mask.numel())
+    partner = mirror_index(mask, 4).reshape(-1)
+    ids = group_ids(mask, 4).reshape(-1)
+    weights = group_statistics(mask.float(), mask, 4).weights
+    listed = []
+    original = samplers._list_cells
+    monkeypatch.setattr(samplers, "_list_cells",
+                        lambda *a: listed.append(1) or original(*a))
+    generator = torch.Generator().manual_seed(0)
+    totals = torch.zeros(weights.numel(), dtype=torch.float64)
+    for _ in range(400):
+        idx, _ = sample_pixels(mask, 8, "sag", generator, grid=4)
+        counts = torch.bincount(ids[idx], minlength=weights.numel())
+        totals += counts
+        num_pairs = int((counts // 2).sum())
+        first, second = idx[0 : 2 * num_pairs : 2], idx[1 : 2 * num_pairs : 2]
+        assert torch.equal(ids[first], ids[second])
+        symmetric = partner[first] >= 0
+        assert torch.equal(second[symmetric], partner[first[symmetric]])
+        assert bool((partner[second[~symmetric]] == -1).all())
+    assert torch.allclose(totals / 400, 8 * weights, atol=0.1)
+    assert 0 < len(listed) < 400  # sparse cells need the fallback now and then
