@@ -588,12 +588,17 @@ def _cell_statistics(
     dtype = torch.float32 if _exact_in_float32(layout.sides) else torch.float64
     # (a bool tensor converts to float several times faster through its uint8 view)
     cells = group_major.reshape(-1, volume).view(torch.uint8).to(dtype)
-    table = torch.cat(
-        [torch.ones(1, volume, dtype=dtype, device=group_major.device),
-         layout.axis_coords.to(dtype)], dim=0,
-    )  # [1 + dims, volume]
+    table = _statistics_table(layout.sides, dtype, str(group_major.device))
     stats = torch.mm(table, cells.t()).round().to(torch.long)  # [1 + dims, M]
     return stats[0], stats[1:].t()
+
+
+@functools.lru_cache(maxsize=8)
+def _statistics_table(sides: tuple[int, ...], dtype: torch.dtype, device: str) -> torch.Tensor:
+    """``[1 + dims, cell volume]``: a row of ones, then the cell-local coordinates."""
+    local = torch.stack(_axis_coordinates(sides, torch.device("cpu")), dim=0)
+    table = torch.cat([torch.ones(1, local.shape[1], dtype=torch.long), local], dim=0)
+    return table.to(device=torch.device(device), dtype=dtype)
 
 
 def _cell_tries(
@@ -618,6 +623,31 @@ def _list_cells(group_major: torch.Tensor, groups: torch.Tensor, volume: int) ->
     return groups.index_select(0, rows) * volume + cols
 
 
+def _cell_draws(
+    group_major: torch.Tensor, layout: _GridLayout, groups: torch.Tensor,
+    mirror: "_Mirror | None", generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One draw per listed group (group-major positions), uniform on ``P_m`` (``mirror``
+    None) or on ``A_m`` (pixels whose mirror image is not in ``P_m``): the first of
+    `_REJECTION_TRIES` uniform positions of the cell that lies in the set, or, for the
+    rows where none does, a draw from the explicit list of the set for their groups."""
+    volume = math.prod(layout.sides)
+    tries = _cell_tries(groups, volume, generator)
+    accepted = group_major.index_select(0, tries.reshape(-1)).view(tries.shape)
+    if mirror is not None:
+        accepted = accepted & ~mirror(tries)[1]
+    drawn, found = _first_accepted(tries, accepted)
+    missing = torch.nonzero(~found).squeeze(1)
+    if missing.numel() > 0:
+        wanted = groups.index_select(0, missing)
+        listed = _list_cells(group_major, torch.unique(wanted), volume)
+        if mirror is not None:
+            listed = listed[~mirror(listed)[1]]
+        l_starts, l_counts = _group_bounds(listed, layout.edges)
+        drawn[missing] = _draw_in_groups(listed, l_starts, l_counts, wanted, generator)
+    return drawn
+
+
 def _cell_route(
     group_major: torch.Tensor, layout: _GridLayout, n: int, method: str,
     generator: torch.Generator | None,
@@ -633,50 +663,32 @@ def _cell_route(
     their groups only. Either way the draw is uniform on its set and independent of
     the others, so the law is that of the listing route.
     """
-    volume = math.prod(layout.sides)
     counts, sums = _cell_statistics(group_major, layout)
     total = int(counts.sum())
     if total == 0:
         return None
     per_group = _allocate(counts, n, total, generator)
-    mirror = None
     if method == "sag":
         pairs = torch.div(per_group, 2, rounding_mode="floor")
         pair_groups = _expand_counts(pairs, int(pairs.sum()))
         single_groups = torch.nonzero(per_group - 2 * pairs).squeeze(1)
+        # the pairs' first members, then the single draws: all uniform on P_m
         plain_groups = torch.cat([pair_groups, single_groups])
-        mirror = _Mirror.from_sums(group_major, sums, counts, layout)
     else:
-        pair_groups = per_group.new_zeros(0)
-        plain_groups = _expand_counts(per_group, n)
-    # uniform draws from P_m: the pair's first members, then the single draws
-    tries = _cell_tries(plain_groups, volume, generator)
-    plain, found = _first_accepted(tries, group_major.index_select(0, tries.reshape(-1))
-                                   .view(tries.shape))
-    missing = torch.nonzero(~found).squeeze(1)
-    if missing.numel() > 0:
-        wanted = plain_groups.index_select(0, missing)
-        listed = _list_cells(group_major, torch.unique(wanted), volume)
-        l_starts, l_counts = _group_bounds(listed, layout.edges)
-        plain[missing] = _draw_in_groups(listed, l_starts, l_counts, wanted, generator)
-    if mirror is None:
+        pair_groups = plain_groups = _expand_counts(per_group, n)
+    plain = _cell_draws(group_major, layout, plain_groups, None, generator)
+    if method == "sg":
         return plain
     q = pair_groups.numel()
+    mirror = _Mirror.from_sums(group_major, sums, counts, layout)
     first = plain[:q]
-    images, symmetric = mirror(first)
+    second, symmetric = mirror(first)
     # partners of the first members without a mirror image: uniform on A_m
-    tries = _cell_tries(pair_groups, volume, generator)
-    _, has_image = mirror(tries)
-    inside = group_major.index_select(0, tries.reshape(-1)).view(tries.shape)
-    other, found = _first_accepted(tries, inside & ~has_image)
-    second = torch.where(symmetric, images, other)
-    missing = torch.nonzero(~symmetric & ~found).squeeze(1)
-    if missing.numel() > 0:
-        wanted = pair_groups.index_select(0, missing)
-        listed = _list_cells(group_major, torch.unique(wanted), volume)
-        asymmetric = listed[~mirror(listed)[1]]
-        a_starts, a_counts = _group_bounds(asymmetric, layout.edges)
-        second[missing] = _draw_in_groups(asymmetric, a_starts, a_counts, wanted, generator)
+    rows = torch.nonzero(~symmetric).squeeze(1)
+    if rows.numel() > 0:
+        second[rows] = _cell_draws(
+            group_major, layout, pair_groups.index_select(0, rows), mirror, generator
+        )
     return torch.cat([torch.stack([first, second], dim=1).reshape(-1), plain[q:]])
 
 
