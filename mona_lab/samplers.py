@@ -39,8 +39,9 @@ from mona_lab.errors import MonaLabError
 
 SAMPLING_METHODS = ("ns", "sg", "sag", "block")
 
-# SAG: uniform tries per draw from a group's asymmetric part before the explicit list
-# of that part is built (both routes give the same, exact law; this only sets the cost).
+# uniform tries per draw (SAG partners from a group's asymmetric part; on the cell route
+# also every draw from a group) before the explicit list of that set is built (both give
+# the same, exact law; this only sets the cost).
 _REJECTION_TRIES = 32
 # random bits behind a within-group rank (see `_ranks_in_groups`)
 _RANK_BITS = 40
@@ -567,6 +568,8 @@ def _sag_pairs(
 # the cell route is taken when the tries it draws are fewer than the padded mask's
 # pixels divided by this factor (otherwise listing every mask pixel is cheaper)
 _CELL_ROUTE_FACTOR = 4
+# the cell route's tries per SAG partner, in multiples of `_REJECTION_TRIES`
+_PARTNER_TRIES_FACTOR = 4
 
 
 def _use_cell_route(n: int, positions: int) -> bool:
@@ -602,10 +605,10 @@ def _statistics_table(sides: tuple[int, ...], dtype: torch.dtype, device: str) -
 
 
 def _cell_tries(
-    groups: torch.Tensor, volume: int, generator: torch.Generator | None
+    groups: torch.Tensor, volume: int, tries: int, generator: torch.Generator | None
 ) -> torch.Tensor:
     """``[k, tries]`` uniform group-major positions inside the cells of ``groups``."""
-    offsets = torch.randint(0, volume, (groups.numel(), _REJECTION_TRIES),
+    offsets = torch.randint(0, volume, (groups.numel(), tries),
                             generator=generator, device=groups.device)
     return groups.unsqueeze(1) * volume + offsets
 
@@ -623,16 +626,33 @@ def _list_cells(group_major: torch.Tensor, groups: torch.Tensor, volume: int) ->
     return groups.index_select(0, rows) * volume + cols
 
 
+def _interleave_pairs(
+    first: torch.Tensor, second: torch.Tensor, singles: torch.Tensor
+) -> torch.Tensor:
+    """``[first_0, second_0, first_1, second_1, ..., singles...]`` (one write pass)."""
+    q = first.numel()
+    out = torch.empty(2 * q + singles.numel(), dtype=first.dtype, device=first.device)
+    pairs = out[: 2 * q].view(q, 2)
+    pairs[:, 0] = first
+    pairs[:, 1] = second
+    out[2 * q :] = singles
+    return out
+
+
 def _cell_draws(
     group_major: torch.Tensor, layout: _GridLayout, groups: torch.Tensor,
     mirror: "_Mirror | None", generator: torch.Generator | None,
 ) -> torch.Tensor:
     """One draw per listed group (group-major positions), uniform on ``P_m`` (``mirror``
     None) or on ``A_m`` (pixels whose mirror image is not in ``P_m``): the first of
-    `_REJECTION_TRIES` uniform positions of the cell that lies in the set, or, for the
+    `_REJECTION_TRIES` (times `_PARTNER_TRIES_FACTOR` for ``A_m``) uniform positions of
+    the cell that lies in the set, or, for the
     rows where none does, a draw from the explicit list of the set for their groups."""
     volume = math.prod(layout.sides)
-    tries = _cell_tries(groups, volume, generator)
+    # A_m is usually a thin part of the cell and its explicit list costs a mirror pass
+    # over the cell's pixels: more tries there
+    count = _REJECTION_TRIES * (1 if mirror is None else _PARTNER_TRIES_FACTOR)
+    tries = _cell_tries(groups, volume, count, generator)
     accepted = group_major.index_select(0, tries.reshape(-1)).view(tries.shape)
     if mirror is not None:
         accepted = accepted & ~mirror(tries)[1]
@@ -656,8 +676,9 @@ def _cell_route(
     without listing the mask's pixels; None for an empty mask.
 
     A uniform draw from ``P_m`` is the first of `_REJECTION_TRIES` uniform positions of
-    group m's cell that is a mask pixel; a SAG partner without mirror image is the first
-    such try whose mirror image is not in ``P_m`` (uniform on ``A_m``). Rows where every
+    group m's cell that is a mask pixel; a SAG partner of a first member without mirror
+    image is the first of its own (`_PARTNER_TRIES_FACTOR` times more) tries that lies
+    in ``P_m`` with its mirror image outside (uniform on ``A_m``). Rows where every
     try fails (probability ``(1 - |P_m| / cell)^tries``, resp. ``(1 - |A_m| /
     cell)^tries``) draw from the explicit list of ``P_m``, resp. ``A_m``, built for
     their groups only. Either way the draw is uniform on its set and independent of
@@ -689,7 +710,7 @@ def _cell_route(
         second[rows] = _cell_draws(
             group_major, layout, pair_groups.index_select(0, rows), mirror, generator
         )
-    return torch.cat([torch.stack([first, second], dim=1).reshape(-1), plain[q:]])
+    return _interleave_pairs(first, second, plain[q:])
 
 
 # --------------------------------------------------------------------------------------
@@ -738,6 +759,11 @@ def sample_pixels(
       members uniform also gives Lemma 3.1, ``Var_SAG <= 2 Var_SG``.
       Output order: ``indices[0:2Q:2]`` and ``indices[1:2Q:2]`` are the ``Q`` pairs,
       the remaining ``n - 2Q`` the single draws.
+    * Cost (SG and SAG): few draws on a large mask take the cell route (`_cell_route`):
+      group sizes and centroids from one matrix product over the grid cells and every
+      draw by rejection from its cell, so the mask's pixels are never listed (NS must
+      list them). Otherwise all mask pixels are listed in group order. Both routes
+      draw from the same law; only the random stream differs.
     * ``block`` (the authors' public code, for teaching): the mask pixels in raster order
       are cut into ``S = B * prod(grid)`` blocks of ``ceil(K / S)`` consecutive pixels
       (``K`` = mask size; the last block is shorter), each non-empty block gets
@@ -822,7 +848,7 @@ def sample_pixels(
         singles = _draw_in_groups(pos, starts, counts, single_groups, generator)
         mirror = _Mirror(group_major, pos, starts, counts, layout)
         first, second = _sag_pairs(pair_groups, pos, starts, counts, mirror, layout, generator)
-        drawn = torch.cat([torch.stack([first, second], dim=1).reshape(-1), singles])
+        drawn = _interleave_pairs(first, second, singles)
     indices = layout.to_flat.index_select(0, drawn)
     return indices, torch.full((n,), 1.0 / n, dtype=torch.float32, device=device)
 
