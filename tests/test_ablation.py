@@ -1,0 +1,270 @@
+"""The ablation bookkeeping (mona_lab.ablation), the principle inspectors (mona_lab.principles),
+the grid script (benchmarks/ablation_grid.py) and the stored grid the notebooks read."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mona_lab.ablation import (
+    COMBINATIONS,
+    DIAGNOSTIC_NO_UNSUP,
+    PAPER_TABLE_III,
+    PAPER_TABLE_VI_MONA,
+    SUPERVISED_NAME,
+    combination_name,
+    grid_comparison,
+    grid_jobs,
+    head_and_tail,
+    load_grid,
+    rank_agreement,
+    summarise_grid,
+)
+from mona_lab.errors import MonaLabError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------ names and paper numbers
+def test_combinations_are_the_eight_rows_of_table_iii_in_order():
+    assert len(set(COMBINATIONS)) == 8
+    names = [combination_name(*c) for c in COMBINATIONS]
+    assert names == list(PAPER_TABLE_III)
+    assert names[0] == "vanilla" and names[-1] == "tailness + consistency + diversity"
+
+
+def test_paper_table_iii_is_the_mona_block_of_table_vi_at_five_percent():
+    assert PAPER_TABLE_III == PAPER_TABLE_VI_MONA["5%"]
+    # spot checks against the printed tables (TPAMI 2024 Table III / VI)
+    assert PAPER_TABLE_III["vanilla"] == (74.2, 3.89)
+    assert PAPER_TABLE_III["tailness + consistency + diversity"] == (88.8, 0.622)
+    assert PAPER_TABLE_VI_MONA["1%"]["diversity"] == (62.8, 3.97)
+    assert PAPER_TABLE_VI_MONA["10%"]["tailness + diversity"] == (89.5, 0.673)
+    for ratio in PAPER_TABLE_VI_MONA.values():  # all three principles beat vanilla in the paper
+        assert ratio["tailness + consistency + diversity"][0] > ratio["vanilla"][0]
+
+
+def test_grid_jobs_cover_every_combination_and_seed_once():
+    assert len(grid_jobs([0, 1], include_diagnostics=True)) == 2 * 10
+    jobs = grid_jobs([0, 1])
+    assert len(jobs) == 2 * 9
+    keys = {(j["method"], j["tailness"], j["consistency"], j["diversity"], j["seed"]) for j in jobs}
+    assert len(keys) == len(jobs)
+    assert sum(j["method"] == "supervised" for j in jobs) == 2
+
+
+# ------------------------------------------------------------------ head / tail
+def test_head_and_tail_split_by_frequency():
+    names = ["background", "RV", "Myo", "LV", "PM", "PE"]
+    head, tail = head_and_tail(names, [0.95, 0.0075, 0.0089, 0.0184, 0.004, 0.0047])
+    assert head == ["LV", "Myo", "RV"] and tail == ["PE", "PM"]
+    head, tail = head_and_tail(["background", "RV", "Myo", "LV"], [0.962, 0.0118, 0.0133, 0.0129])
+    assert head == ["Myo", "LV"] and tail == ["RV"]
+
+
+def test_head_and_tail_reject_bad_input():
+    with pytest.raises(ValueError, match="shape"):
+        head_and_tail(["background", "a", "b"], [0.9, 0.1])
+    with pytest.raises(ValueError, match="two foreground"):
+        head_and_tail(["background", "a"], [0.9, 0.1])
+
+
+# ------------------------------------------------------------------ summaries
+def _fake_run(name, seed, dice):
+    return {"name": name, "seed": seed, "mean_dice": float(np.mean(list(dice.values()))), "mean_asd": 10.0 - seed,
+            "dice": dice, "asd": {k: 1.0 for k in dice}}  # fmt: skip
+
+
+def _fake_grid():
+    runs = []
+    for rank, combo in enumerate(COMBINATIONS):
+        for seed in (0, 1):
+            base = 0.1 + 0.05 * rank + 0.01 * seed
+            runs.append(_fake_run(combination_name(*combo), seed, {"LV": base + 0.2, "PM": base}))
+    runs.append(_fake_run(SUPERVISED_NAME, 0, {"LV": 0.5, "PM": 0.0}))
+    return {"metadata": {}, "runs": runs, "summary": summarise_grid(runs, ["LV"], ["PM"])}
+
+
+def test_summary_averages_seeds_and_keeps_table_order():
+    summary = _fake_grid()["summary"]
+    assert [s["name"] for s in summary] == [SUPERVISED_NAME] + [combination_name(*c) for c in COMBINATIONS]
+    vanilla = summary[1]
+    assert vanilla["seeds"] == [0, 1]
+    assert vanilla["dice"]["PM"] == pytest.approx(0.105)
+    assert vanilla["dice_std"]["PM"] == pytest.approx(0.005)
+    assert vanilla["mean_asd"] == pytest.approx(9.5)
+    assert vanilla["head_dice"] == pytest.approx(0.305) and vanilla["tail_dice"] == pytest.approx(0.105)
+
+
+def test_comparison_measures_gains_from_vanilla_and_pairs_paper_rows():
+    rows = grid_comparison(_fake_grid())
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["vanilla"]["dice_gain"] == pytest.approx(0.0)
+    full = by_name["tailness + consistency + diversity"]
+    assert full["dice_gain"] == pytest.approx(100 * 7 * 0.05)
+    assert full["paper_dice"] == 88.8 and full["paper_gain"] == pytest.approx(88.8 - 74.2)
+    assert by_name[SUPERVISED_NAME]["paper_dice"] is None
+    with pytest.raises(ValueError, match="paper_ratio"):
+        grid_comparison(_fake_grid(), "3%")
+
+
+def test_rank_agreement_is_one_for_the_same_order_and_minus_one_for_the_reverse():
+    rows = [{"dice": d, "paper_dice": p} for d, p in zip([1, 2, 3, 4], [10, 20, 30, 40])]
+    assert rank_agreement(rows) == pytest.approx(1.0)
+    rows = [{"dice": d, "paper_dice": p} for d, p in zip([4, 3, 2, 1], [10, 20, 30, 40])]
+    assert rank_agreement(rows) == pytest.approx(-1.0)
+    assert math.isnan(rank_agreement([{"dice": 1, "paper_dice": 3}, {"dice": 1, "paper_dice": 4}]))
+
+
+def test_load_grid_names_the_missing_file(tmp_path):
+    with pytest.raises(MonaLabError, match="ablation_grid.py"):
+        load_grid(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"runs": []}))
+    with pytest.raises(MonaLabError, match="lacks"):
+        load_grid(tmp_path / "bad.json")
+
+
+# ------------------------------------------------------------------ the stored grid
+def test_stored_grid_has_every_combination_with_two_seeds_and_every_class():
+    grid = load_grid()
+    meta = grid["metadata"]
+    assert not meta["fast"] and len(meta["seeds"]) >= 2
+    for key in ("created", "mona_lab_version", "budget", "wall_seconds", "class_names"):
+        assert key in meta
+    foreground = meta["class_names"][1:]
+    names = [combination_name(*c) for c in COMBINATIONS]
+    for name in names:
+        runs = [r for r in grid["runs"] if r["name"] == name]
+        assert sorted(r["seed"] for r in runs) == sorted(meta["seeds"]), name
+        for run in runs:
+            assert list(run["dice"]) == foreground and list(run["asd"]) == foreground
+            assert run["mean_dice"] == pytest.approx(np.mean([run["dice"][c] for c in foreground]))
+            assert run["iterations"] == meta["budget"]["iterations"]
+    assert [s["name"] for s in grid["summary"] if s["name"] in names] == names
+    assert grid["comparison"] == json.loads(json.dumps(grid_comparison(grid)))
+
+
+# ------------------------------------------------------------------ the grid script
+def test_grid_script_smoke_run_writes_a_complete_grid(tmp_path):
+    out = tmp_path / "grid.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ablation_grid.py"), "--fast", "--workers", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    grid = load_grid(out)
+    assert grid["metadata"]["fast"] and grid["metadata"]["seeds"] == [0]
+    assert {r["name"] for r in grid["runs"]} == {SUPERVISED_NAME, DIAGNOSTIC_NO_UNSUP} | {combination_name(*c) for c in COMBINATIONS}
+    diagnostic = next(r for r in grid["runs"] if r["name"] == DIAGNOSTIC_NO_UNSUP)
+    assert diagnostic["overrides"] == {"lambda_unsup": 0.0} and "unsup" in diagnostic["loss_components"]
+    assert "paper Dice" in done.stdout and str(out) in done.stdout
+    assert not list(tmp_path.glob(".grid.json.*"))  # the temporary file of the atomic write is gone
+
+
+# ------------------------------------------------------------------ principle inspectors
+@functools.lru_cache(maxsize=1)
+def _batch():
+    from mona_lab.data import PhantomConfig, load_dataset
+
+    data = load_dataset("phantom", phantom=PhantomConfig(num_patients=5, image_size=32))
+    present = torch.stack([(data.train_labels == k).flatten(1).any(1) for k in range(data.num_classes)], 1)
+    index = torch.argsort(present.sum(1), descending=True, stable=True)[:6]  # slices with the most classes
+    return data.train_images[index], data.train_labels[index], data.num_classes
+
+
+def _network(num_classes):
+    from mona_lab.models import build_model
+
+    torch.manual_seed(0)
+    return build_model("unet2d", num_classes=num_classes, width=0.25, embed_dim=8, projection_dim=8,
+                       heads=("representation", "global_projection", "global_prediction"), representation_stride=1)  # fmt: skip
+
+
+def test_pixel_contrast_inspection_follows_the_hard_query_rule():
+    from mona_lab.principles import inspect_pixel_contrast
+
+    images, labels, c = _batch()
+    net = _network(c)
+    strict = inspect_pixel_contrast(net, images, labels, num_queries=16, num_negatives=32, threshold=0.0)
+    loose = inspect_pixel_contrast(net, images, labels, num_queries=16, num_negatives=32, threshold=1.0)
+    # threshold 0: no pixel is hard, so the hard rule draws nothing; threshold 1: every pixel is hard
+    assert strict.draws["hard"].query_index.numel() == 0 and strict.loss["hard"] == 0.0
+    assert np.allclose(loose.hard_share[loose.counts > 0].numpy(), 1.0)
+    np.testing.assert_array_equal(loose.query_counts("hard"), loose.query_counts("uniform"))
+    # every query sits on a pixel of its own class, every negative on another class
+    b, y, x = loose.query_positions("uniform", in_pixels=False)
+    assert torch.equal(loose.labels[b, y, x], loose.draws["uniform"].query_class)
+    hist = loose.negative_class_histogram("uniform")
+    assert np.allclose(np.diag(hist), 0.0)
+    for k in loose.draws["uniform"].classes:
+        assert hist[k].sum() == pytest.approx(1.0)
+    # the negative distribution is a softmax of the class-relation graph over the other present classes
+    present = (loose.counts > 0).numpy()
+    k = loose.draws["uniform"].classes[0]
+    logits = loose.graph[k].numpy()[present & (np.arange(c) != k)]
+    expected = np.exp(logits) / np.exp(logits).sum()
+    assert np.allclose(loose.negative_distribution[k].numpy()[present & (np.arange(c) != k)], expected, atol=1e-6)
+    # per-class losses average to the training loss (mean over contributing classes)
+    assert np.nanmean(loose.class_loss["uniform"]) == pytest.approx(loose.loss["uniform"], rel=1e-5)
+
+
+def test_a_pointwise_map_is_equivariant_and_a_spatial_filter_is_not():
+    from mona_lab.principles import affine_view, deformation_view, equivariance_maps
+
+    images, _, c = _batch()
+    torch.manual_seed(0)
+    pointwise = torch.nn.Conv2d(1, c, kernel_size=1)
+    spatial = torch.nn.Conv2d(1, c, kernel_size=5, padding=2)
+    with torch.no_grad():  # confident outputs, so the KL is not hidden by near-uniform softmaxes
+        pointwise.weight.mul_(20.0)
+        spatial.weight.mul_(20.0)
+    for make in (affine_view, deformation_view):
+        view = make(images, torch.Generator().manual_seed(0))
+        # bilinear resampling commutes with a pointwise affine map, except where values were filled in
+        assert equivariance_maps(pointwise, images, view)["loss"] < 1e-5
+        maps = equivariance_maps(spatial, images, view)
+        assert maps["loss"] > 1e-3
+        assert maps["kl_map"].shape == images[:, 0].shape and torch.all(maps["kl_map"][~maps["valid"]] == 0)
+
+
+def test_view_dice_scores_a_background_only_model_zero_on_every_present_class():
+    from mona_lab.principles import view_dice
+
+    images, labels, c = _batch()
+
+    def background_only(x):
+        logits = torch.zeros(x.shape[0], c, *x.shape[2:])
+        logits[:, 0] = 5.0
+        return logits
+
+    assert all(bool((labels == k).any()) for k in range(c))
+    for kind in ("weak", "strong"):
+        dice = view_dice(background_only, images, labels, kind, repeats=2)
+        assert dice.shape == (c - 1,)
+        assert np.all(dice == 0.0)  # every foreground class is in the batch, none is predicted
+    with pytest.raises(ValueError, match="kind"):
+        view_dice(background_only, images, labels, "medium")
+
+
+def test_neighbours_are_found_by_cosine_similarity_and_agreement_is_bounded():
+    from mona_lab.principles import neighbour_agreement, random_agreement, relation_entropy, retrieve_neighbours
+
+    bank = torch.nn.functional.normalize(torch.randn(10, 4, generator=torch.Generator().manual_seed(1)), dim=1)
+    index = retrieve_neighbours(bank[:3] * 2.0, bank, k=1)
+    assert index.flatten().tolist() == [0, 1, 2]  # each entry is its own nearest neighbour
+    _, labels, c = _batch()
+    same = neighbour_agreement(labels, labels, torch.arange(labels.shape[0])[:, None], c)
+    assert same == pytest.approx(1.0)
+    assert 0.0 <= random_agreement(labels, labels, c) <= 1.0
+    flat = relation_entropy(bank[:3], bank, temperature=1e3)
+    assert flat == pytest.approx(math.log(10), rel=1e-3)
+    assert relation_entropy(bank[:3], bank, temperature=0.01) < flat
+    with pytest.raises(ValueError):
+        relation_entropy(bank[:, :2], bank, 0.1)
