@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import torch
 
-from mona_lab.losses import AdaptiveAnatomicalContrastLoss, AnatomicalContrastLoss, DiceCELoss, PseudoLabelLoss
+from mona_lab.losses import AdaptiveAnatomicalContrastLoss, DiceCELoss, PseudoLabelLoss
 from mona_lab.methods.base import Method, Stage, StepContext
-from mona_lab.methods.mona import contrast_targets
+from mona_lab.methods.mona import contrast_targets, pixel_contrast_loss
 from mona_lab.methods.pretraining import RelationalPretraining
 from mona_lab.methods.views import make_views, resize_labels_nearest, resize_probabilities
 
@@ -35,17 +35,7 @@ class Action(Method):
         super().__init__(config, num_classes)
         self.sup_loss = DiceCELoss()
         self.pretraining = RelationalPretraining(config)
-        self.contrast = AnatomicalContrastLoss(
-            num_classes,
-            config.embed_dim,
-            num_queries=config.num_queries,
-            num_negatives=config.num_negatives,
-            threshold=config.confidence_threshold,
-            hard_queries=config.tailness,
-            temperature=config.contrast_temperature,
-            sampler=config.resolved_sampler,
-            grid=config.grid,
-        )
+        self.contrast = pixel_contrast_loss(config, num_classes, hard_queries=config.tailness)
         self.pseudo_label = PseudoLabelLoss(config.confidence_threshold)
 
     def stages(self) -> list[Stage]:

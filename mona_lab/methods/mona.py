@@ -36,6 +36,21 @@ def contrast_targets(views, teacher_logits_in_student_frame: torch.Tensor):
     return labels, probs
 
 
+def pixel_contrast_loss(config, num_classes: int, hard_queries: bool) -> AnatomicalContrastLoss:
+    """The pixel contrast (MONA Eq. 3-5 / ACTION AnCo) configured from a `TrainConfig`."""
+    return AnatomicalContrastLoss(
+        num_classes,
+        config.embed_dim,
+        num_queries=config.num_queries,
+        num_negatives=config.num_negatives,
+        threshold=config.confidence_threshold,
+        hard_queries=hard_queries,
+        temperature=config.contrast_temperature,
+        sampler=config.resolved_sampler,
+        grid=config.grid,
+    )
+
+
 class Mona(Method):
     """MONA: GLCon for ``pretrain_iterations``, then fine-tuning for ``iterations``."""
 
@@ -46,17 +61,7 @@ class Mona(Method):
         super().__init__(config, num_classes)
         self.sup_loss = DiceCELoss()
         self.pretraining = RelationalPretraining(config)
-        self.contrast = AnatomicalContrastLoss(
-            num_classes,
-            config.embed_dim,
-            num_queries=config.num_queries,
-            num_negatives=config.num_negatives,
-            threshold=config.confidence_threshold,
-            hard_queries=True,
-            temperature=config.contrast_temperature,
-            sampler=config.resolved_sampler,
-            grid=config.grid,
-        )
+        self.contrast = pixel_contrast_loss(config, num_classes, hard_queries=True)
         self.equivariance = EquivarianceLoss()
         self.pseudo_label = PseudoLabelLoss(config.confidence_threshold)
         self.neighbours = NearestNeighbourLoss(
