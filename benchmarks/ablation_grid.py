@@ -183,11 +183,13 @@ def main(argv=None) -> dict:
             "wall_seconds": wall,
             "main_process_cpu_seconds": time.process_time() - cpu_start,
             "run_seconds_total": sum(r["seconds"] for r in runs),
+            "run_cpu_seconds_total": sum(r["cpu_seconds"] for r in runs),
         },
         "runs": grid_runs,
         "summary": summarise_grid(grid_runs, head, tail),
         "queue_sweep": [{"queue_size": r["queue_size"], "seed": r["seed"], "mean_dice": r["mean_dice"],
-                         "mean_asd": r["mean_asd"], "dice": r["dice"]} for r in sorted(sweep_runs, key=lambda r: r["queue_size"])],
+                         "mean_asd": r["mean_asd"], "dice": r["dice"]}
+                        for r in sorted(sweep_runs, key=lambda r: r["queue_size"])],
         "paper": {
             "source": "MONA, You et al., IEEE TPAMI 2024: Table III (ACDC 5%), Table VI MONA block, Table IV",
             "table_iii": {k: {"dice": v[0], "asd": v[1]} for k, v in PAPER_TABLE_III.items()},
@@ -198,19 +200,21 @@ def main(argv=None) -> dict:
         },
     }  # fmt: skip
     grid["comparison"] = grid_comparison(grid)
+    agreement = rank_agreement(grid["comparison"])
+    grid["rank_agreement"] = None if agreement != agreement else agreement  # NaN (all Dice tie) -> null
     atomic_write_text(Path(args.out), json.dumps(grid, indent=1, sort_keys=False) + "\n")
 
     print()
     print(format_grid_comparison(grid["comparison"]))
-    try:
-        print(f"\nSpearman rank agreement with the paper's Table III order: {rank_agreement(grid['comparison']):+.2f}")
-    except ValueError:
-        pass
+    print("\nSpearman rank agreement of the eight combinations with the paper's Table III order: "
+          + ("undefined (every combination scored the same)" if grid["rank_agreement"] is None else f"{agreement:+.2f}"))
     if grid["queue_sweep"]:
         print("mined-view set size (full MONA, seed %d): " % seeds[0]
               + ", ".join(f"{r['queue_size']}: {r['mean_dice']:.3f}" for r in grid["queue_sweep"]))
     print(f"\n{len(runs)} runs in {wall:.0f} s wall ({wall / 60:.1f} min) on {args.workers} worker(s); "
-          f"sum of run times {grid['metadata']['run_seconds_total']:.0f} s; wrote {args.out}")  # fmt: skip
+          f"runs took {grid['metadata']['run_seconds_total']:.0f} s wall and {grid['metadata']['run_cpu_seconds_total']:.0f} s CPU "
+          f"in total ({grid['metadata']['run_cpu_seconds_total'] / 60 / max(1, args.workers):.1f} min per worker core); "
+          f"wrote {args.out}")  # fmt: skip
     return grid
 
 

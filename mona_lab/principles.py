@@ -245,8 +245,10 @@ def soft_label_probabilities(labels: torch.Tensor, num_classes: int, sigma: floa
     kernel = kernel / kernel.sum()
     one_hot = F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).float()
     c = num_classes
-    blurred = F.conv2d(F.pad(one_hot, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    along_x = kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+    along_y = kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+    blurred = F.conv2d(F.pad(one_hot, (radius, radius, 0, 0), mode="replicate"), along_x, groups=c)  # separable
+    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="replicate"), along_y, groups=c)
     return blurred * peak + (1 - peak) / c
 
 
@@ -283,8 +285,9 @@ def query_allocation(
     for rule, index in picks.items():
         cls = flat[index]
         out[rule] = np.bincount(cls.numpy(), minlength=c)
-        out[rule + "_boundary"] = np.array([edge[index][cls == k].float().mean().item() if (cls == k).any() else np.nan for k in range(c)])
-        out[rule + "_confidence"] = np.array([own[index][cls == k].mean().item() if (cls == k).any() else np.nan for k in range(c)])
+        on_edge, confidence = edge[index].float(), own[index]
+        out[rule + "_boundary"] = np.array([on_edge[cls == k].mean().item() if (cls == k).any() else np.nan for k in range(c)])
+        out[rule + "_confidence"] = np.array([confidence[cls == k].mean().item() if (cls == k).any() else np.nan for k in range(c)])
     return out
 
 
@@ -296,7 +299,9 @@ def _draw_to_cpu(draw: ContrastDraw) -> ContrastDraw:
 
 
 # =========================================================================== consistency
-def deformation_view(images: torch.Tensor, generator: torch.Generator, std: float = 0.03, control_points: int = 6) -> AugmentedView:
+def deformation_view(
+    images: torch.Tensor, generator: torch.Generator, std: float = 0.03, control_points: int = 6
+) -> AugmentedView:
     """A diffeomorphic deformation alone (no rotation, crop, flip or intensity change):
     MONA's "morphological changes" part of the strong view, exaggerated by ``std`` so it
     shows at 64 px."""

@@ -364,7 +364,9 @@ def plot_query_overlay(image, label, rows, cols, classes, ax=None, title: str | 
     return ax
 
 
-def plot_class_matrix(matrix, class_names, ax=None, title: str = "", fmt: str = ".2f", cmap: str = "viridis", vmin=None, vmax=None):
+def plot_class_matrix(
+    matrix, class_names, ax=None, title: str = "", fmt: str = ".2f", cmap: str = "viridis", vmin=None, vmax=None
+):
     """A [C, C] matrix (class-relation graph, negative-class distribution...) as a heat map
     with its values written in the cells."""
     ax = _axes(ax)
@@ -437,7 +439,8 @@ def plot_neighbour_tiles(query_images, bank_images, index, fig=None, query_label
         tiles = [(np.asarray(query_images[i, 0]), None if query_labels is None else np.asarray(query_labels[i]), "query")]
         for j in range(k):
             n = int(index[i, j])
-            tiles.append((np.asarray(bank_images[n, 0]), None if bank_labels is None else np.asarray(bank_labels[n]), f"nn {j + 1}"))
+            bank_label = None if bank_labels is None else np.asarray(bank_labels[n])
+            tiles.append((np.asarray(bank_images[n, 0]), bank_label, f"nn {j + 1}"))
         for ax, (img, lab, name) in zip(axes[i], tiles):
             if lab is None:
                 ax.imshow(img, cmap="gray")

@@ -141,7 +141,8 @@ class AblationPanel:
         if not self.rows:
             return "no runs yet: tick the principles and press Run"
         head, tail = self.head_and_tail()
-        lines = [f"{'#':>2} {'run':<36}{'data':>8}{'lab.':>5}{'samp.':>6}{'its':>6}{'Dice':>7}{'head':>7}{'tail':>7}{'ASD':>7}{'time':>8}"]
+        lines = [f"{'#':>2} {'run':<36}{'data':>8}{'lab.':>5}{'samp.':>6}{'its':>6}"
+                 f"{'Dice':>7}{'head':>7}{'tail':>7}{'ASD':>7}{'time':>8}"]
         for i, row in enumerate(self.rows, 1):
             names = list(row["dice"])
             h = [row["dice"][c] for c in head if c in names]
