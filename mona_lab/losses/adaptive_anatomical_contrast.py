@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mona_lab.losses.anatomical_contrast import (
+    check_temperature,
     _describe,
     _gather_rows,
     _is_float_map,
@@ -156,12 +157,7 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
     def temperature(self, value: float) -> None:
         self._temperature = self._check_temperature(value)
 
-    @staticmethod
-    def _check_temperature(value) -> float:
-        value = float(value)
-        if not value > 0.0 or value != value or value == float("inf"):
-            raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
-        return value
+    _check_temperature = staticmethod(check_temperature)
 
     def extra_repr(self) -> str:
         return (

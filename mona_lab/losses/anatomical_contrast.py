@@ -266,6 +266,14 @@ def class_means_and_rows(
     )
 
 
+
+def check_temperature(value) -> float:
+    """A contrastive temperature as a float; ``ValueError`` unless finite and > 0."""
+    value = float(value)
+    if not value > 0.0 or value != value or value == float("inf"):
+        raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
+    return value
+
 class AnatomicalContrastLoss(nn.Module):
     """Pixel contrast with class-mean positives and graph-guided negatives (MONA Eq. 3-5, ACTION Eq. 4-7).
 
@@ -374,12 +382,7 @@ class AnatomicalContrastLoss(nn.Module):
     def temperature(self, value: float) -> None:
         self._temperature = self._check_temperature(value)
 
-    @staticmethod
-    def _check_temperature(value) -> float:
-        value = float(value)
-        if not value > 0.0 or value != value or value == float("inf"):
-            raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
-        return value
+    _check_temperature = staticmethod(check_temperature)
 
     def extra_repr(self) -> str:
         return (
