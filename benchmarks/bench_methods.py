@@ -5,7 +5,10 @@ CPU: ``VmHWM`` of /proc/self/status, the resident high-water mark, falling back 
 ``ru_maxrss``; ``torch.cuda.max_memory_allocated`` on CUDA) on the same batch size and image size,
 main stage only (MONA/ARCO: the fine-tuning step, ACTION: the AnCo step), after warm-up
 iterations. Rounds alternate between methods so machine noise hits them alike; the median
-per-iteration time of each is reported with its ratio to supervised.
+per-iteration time of each is reported with its ratio to supervised: wall-clock time, and
+on the CPU also the process CPU time (``time.process_time``), which other processes on a
+shared machine disturb far less; with ``--threads 1`` (the default on the CPU) it is the
+cleanest measure of the work a step does.
 
 Target (issue): a MONA fine-tuning iteration costs at most 3x a supervised one.
 
@@ -22,7 +25,7 @@ import sys
 METHODS = ("supervised", "mean-teacher", "glcon", "mona", "arco-ns", "arco-sg", "arco-sag", "action", "action++")
 
 
-def worker(method: str, image_size: int, batch_size: int, iterations: int, warmup: int, device: str, width: float, embed: int) -> dict:
+def worker(method: str, image_size: int, batch_size: int, iterations: int, warmup: int, device: str, width: float, embed: int, threads: int) -> dict:
     import resource
     import tempfile
     import time
@@ -35,6 +38,8 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
     from mona_lab.runtime import seed_everything, select_device
 
     dev = select_device(device)
+    if threads > 0:
+        torch.set_num_threads(threads)
     seed_everything(0)
     config = TrainConfig(
         method=method, out=tempfile.mkdtemp(), iterations=iterations + warmup, pretrain_iterations=0,
@@ -47,7 +52,7 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
     optimizer = torch.optim.SGD(method_module.trainable_parameters(), lr=0.01, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
     stages = method_module.stages()
-    times = []
+    times, cpu_times = [], []
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     for step in range(iterations + warmup):
@@ -56,7 +61,7 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
         batch = batches.batch_at(step).to(dev)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         losses = method_module(batch.labeled_images, batch.labeled_labels, batch.unlabeled_images)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -66,6 +71,7 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
             torch.cuda.synchronize(dev)
         if step >= warmup:
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated(dev) / 2**20
     else:
@@ -75,7 +81,7 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
             peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
         except (OSError, IndexError, ValueError):
             pass
-    return {"method": method, "stage": stages[-1].name, "seconds": times, "peak_mb": peak}
+    return {"method": method, "stage": stages[-1].name, "seconds": times, "cpu_seconds": cpu_times, "peak_mb": peak}
 
 
 def main() -> None:
@@ -88,14 +94,16 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--embed-dim", type=int, default=512)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (0: torch's default)")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        result = worker(args.worker, args.image_size, args.batch_size, args.iterations, args.warmup, args.device, args.width, args.embed_dim)
+        result = worker(args.worker, args.image_size, args.batch_size, args.iterations, args.warmup, args.device, args.width, args.embed_dim, args.threads)
         print(json.dumps(result))
         return
     samples: dict[str, list[float]] = {m: [] for m in args.methods}
+    cpu_samples: dict[str, list[float]] = {m: [] for m in args.methods}
     peaks: dict[str, float] = {}
     stages: dict[str, str] = {}
     for _ in range(args.rounds):
@@ -103,25 +111,35 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--worker", method] + [
                 f"--{k}={v}" for k, v in (("image-size", args.image_size), ("batch-size", args.batch_size),
                 ("iterations", args.iterations), ("warmup", args.warmup), ("device", args.device),
-                ("width", args.width), ("embed-dim", args.embed_dim))
+                ("width", args.width), ("embed-dim", args.embed_dim), ("threads", args.threads))
             ]  # fmt: skip
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             result = json.loads(out)
             samples[method] += result["seconds"]
+            cpu_samples[method] += result["cpu_seconds"]
             peaks[method] = max(peaks.get(method, 0.0), result["peak_mb"])
             stages[method] = result["stage"]
     print(
         f"image {args.image_size}x{args.image_size}, batch {args.batch_size}, width {args.width}, embed {args.embed_dim}, "
-        f"device {args.device}, {args.rounds} rounds x {args.iterations} iterations"
+        f"device {args.device}, threads {args.threads or 'default'}, {args.rounds} rounds x {args.iterations} iterations"
     )
     base = statistics.median(samples["supervised"]) if "supervised" in samples else None
+    cpu_base = statistics.median(cpu_samples["supervised"]) if "supervised" in samples else None
     base_peak = peaks.get("supervised")
-    print(f"{'method':<14}{'stage':<16}{'median s/iter':>14}{'x supervised':>14}{'peak MB':>10}{'x supervised':>14}")
+    print(
+        f"{'method':<14}{'stage':<14}{'wall s/iter':>12}{'x sup':>7}{'CPU s/iter':>12}{'x sup':>7}"
+        f"{'peak MB':>10}{'x sup':>7}"
+    )
     for method in args.methods:
         median = statistics.median(samples[method])
+        cpu_median = statistics.median(cpu_samples[method])
         ratio = f"{median / base:.2f}" if base else "-"
+        cpu_ratio = f"{cpu_median / cpu_base:.2f}" if cpu_base else "-"
         peak_ratio = f"{peaks[method] / base_peak:.2f}" if base_peak else "-"
-        print(f"{method:<14}{stages[method]:<16}{median:>14.3f}{ratio:>14}{peaks[method]:>10.0f}{peak_ratio:>14}")
+        print(
+            f"{method:<14}{stages[method]:<14}{median:>12.3f}{ratio:>7}{cpu_median:>12.3f}{cpu_ratio:>7}"
+            f"{peaks[method]:>10.0f}{peak_ratio:>7}"
+        )
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ class TrainConfig:
     num_queries: int = 256
     num_negatives: int = 512
     confidence_threshold: float = 0.97
+    strong_labeled: bool = True  # student's view of the labelled rows: strong (True) or weak (False)
+    unsup_weighting: str = "share"  # L_unsup: "share" (reference notes) or "mask" (confident pixels only)
     contrast_temperature: float = 0.5
     temperature_schedule: str | None = None  # None: "cosine" for action++ (ATS), else "fixed"
     tau_min: float = 0.1
@@ -96,6 +98,9 @@ class TrainConfig:
     lambda_unsup: float = 1.0
     lambda_nn: float = 1.0
     lambda_centers: float = 0.2  # ACTION++ lambda_a
+    # sigmoid ramp-up of every weight but L_sup (MONA lambda_1..4; ACTION L_unsup, L_anco, SAACL)
+    # over this fraction of the fine-tuning stage; 0 = constant weights as printed
+    unsup_rampup: float = 0.0
     # bookkeeping
     validate_every: int = 500
     checkpoint_every: int = 500
@@ -128,6 +133,10 @@ class TrainConfig:
             )
         if self.representation_stride < 1 or self.local_region < 1:
             raise MonaLabError("representation_stride and local_region must be positive integers")
+        if not 0.0 <= self.unsup_rampup <= 1.0:
+            raise MonaLabError(f"--unsup-rampup must be a fraction of the fine-tuning stage in [0, 1], got {self.unsup_rampup}")
+        if self.unsup_weighting not in ("mask", "share"):
+            raise MonaLabError(f"unknown unsup weighting {self.unsup_weighting!r}; choose mask or share")
         if self.lr_schedule not in ("step", "poly"):
             raise MonaLabError(f"unknown lr schedule {self.lr_schedule!r}; choose step or poly")
 

@@ -179,6 +179,27 @@ class TemperatureSchedule:
                                  seed=self.seed, tau_fixed=self.tau_fixed)
 
 
+# ---------------------------------------------------------------- loss-weight ramp-up
+
+
+def sigmoid_rampup(step: int, rampup_steps: float) -> float:
+    """Weight multiplier ``exp(-5 (1 - t)^2)``, ``t = min(step / rampup_steps, 1)``, in (0, 1].
+
+    The ramp-up of Laine & Aila (2017) and Tarvainen & Valpola (2017) that the SSL4MIS code
+    base (which the papers' code builds on) applies to its unsupervised loss weights: about
+    0.007 at the start, 1 from ``rampup_steps`` on. ``rampup_steps <= 0`` means no ramp (1).
+
+    Raises:
+        ValueError: ``step < 0``.
+    """
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    if rampup_steps <= 0:
+        return 1.0
+    t = min(float(step) / float(rampup_steps), 1.0)
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
 # ---------------------------------------------------------------- learning rate
 
 

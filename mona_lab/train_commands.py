@@ -16,12 +16,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for name in (
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
             "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "validate_every",
-            "checkpoint_every", "temperature_schedule", "num_queries", "num_negatives",
+            "checkpoint_every", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
+            "unsup_rampup",
         )  # fmt: skip
         if getattr(args, name) is not None
     }
     options["labeled"] = parse_labeled(args.labeled)
     options["progress"] = not args.no_progress
+    if args.student_labeled_view is not None:
+        options["strong_labeled"] = args.student_labeled_view == "strong"
     for principle in ("tailness", "consistency", "diversity"):
         options[principle] = principle not in args.without
     config = TrainConfig(**options)
@@ -66,6 +69,18 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature-schedule", default=None, help="fixed, cosine, step, random or oscillating")
     p.add_argument("--num-queries", type=int, default=None)
     p.add_argument("--num-negatives", type=int, default=None)
+    p.add_argument(
+        "--student-labeled-view", choices=("strong", "weak"), default=None,
+        help="augmentation of the labelled slices the student's L_sup sees (default strong; weak = as the supervised baseline)",
+    )  # fmt: skip
+    p.add_argument(
+        "--unsup-weighting", choices=("mask", "share"), default=None,
+        help="L_unsup on all pixels times the confident share (share, default) or on confident pixels only (mask)",
+    )  # fmt: skip
+    p.add_argument(
+        "--unsup-rampup", type=float, default=None,
+        help="sigmoid ramp-up of the auxiliary loss weights over this fraction of fine-tuning (default 0: none)",
+    )  # fmt: skip
     p.add_argument("--validate-every", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=None)
     p.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import socket
 import subprocess
@@ -77,6 +78,28 @@ def test_switching_a_principle_off_removes_its_loss(tmp_path):
     assert _train(out, "mona", 2, "--pretrain-iterations", "0", "--without", "consistency", "diversity") == 0
     last = _log_rows(out)[-1]
     assert last["contrast"] and not last["eqv"] and not last["nn"]
+
+
+def test_unsup_rampup_scales_every_auxiliary_term_but_not_l_sup(tmp_path):
+    out = tmp_path / "ramp"
+    assert _train(out, "mona", 4, "--pretrain-iterations", "0", "--unsup-rampup", "1.0") == 0
+    for step, row in enumerate(_log_rows(out)):
+        ramp = math.exp(-5.0 * (1.0 - step / 4) ** 2)  # sigmoid ramp-up over all 4 steps
+        aux = 0.01 * float(row["contrast"]) + float(row["eqv"]) + float(row["unsup"]) + float(row["nn"])
+        assert float(row["total"]) == pytest.approx(float(row["sup"]) + ramp * aux, rel=1e-4, abs=1e-5)
+
+
+def test_weak_student_view_and_mask_weighting_reach_the_config(tmp_path):
+    out = tmp_path / "weak"
+    args = ("--pretrain-iterations", "0", "--student-labeled-view", "weak", "--unsup-weighting", "mask")
+    assert _train(out, "mona", 1, *args) == 0
+    config = TrainConfig.load(out / "config.json")
+    assert config.strong_labeled is False and config.unsup_weighting == "mask"
+    assert TrainConfig(method="mona", out="x").strong_labeled is True  # the papers' default
+    with pytest.raises(MonaLabError, match="unsup-rampup"):
+        TrainConfig(method="mona", out="x", unsup_rampup=1.5)
+    with pytest.raises(MonaLabError, match="unsup weighting 'soft'"):
+        TrainConfig(method="mona", out="x", unsup_weighting="soft")
 
 
 def test_resume_is_exact(tmp_path):

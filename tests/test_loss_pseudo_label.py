@@ -1,4 +1,5 @@
-"""PseudoLabelLoss (MONA L_unsup): teacher argmax labels, weighted by the confident share."""
+"""PseudoLabelLoss (MONA L_unsup): teacher argmax labels on confident pixels ("mask") or
+on every pixel weighted by the confident share ("share")."""
 from __future__ import annotations
 
 import math
@@ -11,8 +12,9 @@ from hypothesis import strategies as st
 from mona_lab.losses.pseudo_label import PseudoLabelLoss
 
 
-def reference_unsup(student, teacher, threshold):
-    """Plain loops: share of pixels with max teacher prob >= threshold, times mean CE."""
+def reference_unsup(student, teacher, threshold, weighting):
+    """Plain loops. share: share of pixels with max teacher prob >= threshold, times mean CE;
+    mask: sum of CE over confident pixels / number of pixels."""
     batch, classes, height, width = student.shape
     confident, ce, count = 0, 0.0, 0
     for i in range(batch):
@@ -21,37 +23,62 @@ def reference_unsup(student, teacher, threshold):
                 t = [math.exp(float(teacher[i, c, y, x])) for c in range(classes)]
                 q = [v / sum(t) for v in t]
                 label = max(range(classes), key=lambda c: q[c])
-                confident += max(q) >= threshold
+                is_confident = max(q) >= threshold
+                confident += is_confident
                 s = [float(student[i, c, y, x]) for c in range(classes)]
-                ce -= s[label] - math.log(sum(math.exp(v) for v in s))
+                pixel_ce = -(s[label] - math.log(sum(math.exp(v) for v in s)))
+                ce += pixel_ce if (weighting == "share" or is_confident) else 0.0
                 count += 1
-    return confident / count * ce / count
+    if weighting == "share":
+        return confident / count * ce / count
+    return ce / count
 
 
+@pytest.mark.parametrize("weighting", ["mask", "share"])
 @pytest.mark.parametrize("threshold", [0.5, 0.9, 0.97])
-def test_matches_plain_reference(threshold):
+def test_matches_plain_reference(threshold, weighting):
     g = torch.Generator().manual_seed(0)
     student = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64)
     teacher = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64) * 4
-    expected = reference_unsup(student, teacher, threshold)
+    expected = reference_unsup(student, teacher, threshold, weighting)
     assert expected > 0  # some pixels are confident at every threshold tried
-    value = PseudoLabelLoss(threshold)(student, teacher).item()
+    value = PseudoLabelLoss(threshold, weighting)(student, teacher).item()
     assert value == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
 
-def test_weight_is_the_confident_share():
+def test_share_weight_is_the_confident_share():
     g = torch.Generator().manual_seed(1)
     student = torch.randn(1, 2, 2, 2, generator=g)
     teacher = torch.zeros(1, 2, 2, 2)
     teacher[0, 0, 0, :] = 10.0  # two confident pixels out of four (p = 0.99995)
-    loss = PseudoLabelLoss()
+    loss = PseudoLabelLoss(weighting="share")
     labels, confidence = loss.pseudo_labels(teacher)
     assert labels[0, 0].tolist() == [0, 0] and confidence[0, 1].tolist() == [0.5, 0.5]
     assert loss.confident_share(teacher).item() == 0.5
     ce = torch.nn.functional.cross_entropy(student, labels)
     assert loss(student, teacher).item() == pytest.approx(0.5 * ce.item(), rel=1e-6)
-    assert PseudoLabelLoss(0.999999)(student, teacher).item() == 0.0  # nobody confident
-    assert PseudoLabelLoss(0.5)(student, teacher).item() == pytest.approx(ce.item(), rel=1e-6)
+    assert PseudoLabelLoss(0.999999, "share")(student, teacher).item() == 0.0  # nobody confident
+    assert PseudoLabelLoss(0.5, "share")(student, teacher).item() == pytest.approx(ce.item(), rel=1e-6)
+
+
+def test_mask_leaves_unconfident_pixels_alone_where_share_pushes_them_to_the_teacher_argmax():
+    """The long-tail failure of "share": a teacher confident only on background (row 0)
+    and unsure on a foreground row (row 1, background by a hair) makes "share" train the
+    foreground row towards background; "mask" gives those pixels no gradient at all."""
+    teacher = torch.zeros(1, 2, 2, 3)
+    teacher[0, 0, 0, :] = 10.0  # confident background
+    teacher[0, 0, 1, :] = 0.1  # unsure: background 0.525, foreground 0.475
+    student = torch.zeros(1, 2, 2, 3)
+    student[0, 1, 1, :] = 2.0  # the student already calls row 1 foreground
+    student.requires_grad_()
+    for weighting, touched in (("share", True), ("mask", False)):
+        (grad,) = torch.autograd.grad(PseudoLabelLoss(0.97, weighting)(student, teacher), student)
+        foreground_row = grad[0, :, 1]
+        assert bool(foreground_row.abs().sum() > 0) is touched, weighting
+        if touched:  # descent raises the background logit on the foreground row
+            assert (foreground_row[0] < 0).all() and (foreground_row[1] > 0).all()
+        assert grad[0, :, 0].abs().sum() > 0  # the confident row is trained either way
+    assert PseudoLabelLoss(0.999999, "mask")(student, teacher).item() == 0.0  # nobody confident
 
 
 def test_teacher_gets_no_gradient():
@@ -91,6 +118,8 @@ def test_bad_inputs_raise_naming_shapes():
         loss(torch.randn(4, 4), torch.randn(4, 4))
     with pytest.raises(ValueError, match="threshold"):
         PseudoLabelLoss(1.5)
+    with pytest.raises(ValueError, match="weighting"):
+        PseudoLabelLoss(0.97, "soft")
 
 
 def test_falls_under_sgd_and_student_learns_teacher_labels():

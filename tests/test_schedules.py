@@ -152,3 +152,16 @@ def test_lr_scheduler_errors():
         build_lr_scheduler(opt, "cosine")
     with pytest.raises(ValueError, match="total"):
         build_lr_scheduler(opt, "poly")
+
+
+def test_sigmoid_rampup_known_points_and_monotone():
+    from mona_lab.schedules import sigmoid_rampup
+
+    assert sigmoid_rampup(0, 100) == pytest.approx(math.exp(-5.0))
+    assert sigmoid_rampup(50, 100) == pytest.approx(math.exp(-1.25))
+    assert sigmoid_rampup(100, 100) == 1.0 and sigmoid_rampup(10_000, 100) == 1.0
+    assert sigmoid_rampup(7, 0) == 1.0  # no ramp
+    values = [sigmoid_rampup(s, 40) for s in range(60)]
+    assert all(a <= b for a, b in zip(values, values[1:]))
+    with pytest.raises(ValueError, match="step"):
+        sigmoid_rampup(-1, 10)

@@ -31,8 +31,10 @@ Choices where the papers leave room (each tested in tests/test_loss_anatomical_c
 - Confidence: y_hat_q is the probability of class c at the query's pixel (ACTION Eq. 7:
   "the predicted confidence of label c"), not the maximum probability.
 - A class with no hard query contributes nothing at that step (the principle samples hard
-  pixels only); ``hard_queries=False`` samples among all pixels of the class (the MONA
-  ablation "without tailness").
+  pixels only); ``hard_queries=False`` samples among all pixels of the class (a plain,
+  ReCo-style pixel contrast without hard-query mining; the MONA ablation "without
+  tailness" in `mona_lab.methods.Mona` drops the whole pixel contrast instead, since MONA
+  Tables III/VI switch L_contrast on and off as the tailness principle).
 - Reduction: per class, the loss is the sampler-weighted mean over its queries (weights sum
   to 1 per class, so with NS it is the plain mean and with SG/SAG the unbiased ARCO
   estimate of the class mean); the loss is the mean over the classes that contributed.

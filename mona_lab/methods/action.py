@@ -36,7 +36,7 @@ class Action(Method):
         self.sup_loss = DiceCELoss()
         self.pretraining = RelationalPretraining(config)
         self.contrast = pixel_contrast_loss(config, num_classes, hard_queries=config.tailness)
-        self.pseudo_label = PseudoLabelLoss(config.confidence_threshold)
+        self.pseudo_label = PseudoLabelLoss(config.confidence_threshold, config.unsup_weighting)
 
     def stages(self) -> list[Stage]:
         pre = self.config.resolved_pretrain_iterations
@@ -48,7 +48,7 @@ class Action(Method):
         return [s for s in stages if s.iterations > 0]
 
     def compute_losses(self, labeled_images, labeled_labels, unlabeled_images, ctx: StepContext):
-        views = make_views(labeled_images, labeled_labels, unlabeled_images, ctx.generator)
+        views = make_views(labeled_images, labeled_labels, unlabeled_images, ctx.generator, self.config.strong_labeled)
         bl = views.num_labeled
         unlabeled_rows = slice(bl, None)
         if ctx.stage.name == "global-distill":
@@ -86,7 +86,8 @@ class Action(Method):
                 generator=ctx.generator,
             ),
         }
-        losses["total"] = losses["sup"] + cfg.lambda_unsup * losses["unsup"] + cfg.lambda_contrast * losses["contrast"]
+        ramp = self.unsup_ramp(ctx)
+        losses["total"] = losses["sup"] + ramp * (cfg.lambda_unsup * losses["unsup"] + cfg.lambda_contrast * losses["contrast"])
         self.add_supervised_contrast(losses, student.representation, views, labels_small, ctx)
         return losses
 
@@ -115,4 +116,4 @@ class ActionPlusPlus(Action):
         losses["saacl"] = self.adaptive_contrast(
             representation[:bl], gt, temperature=ctx.temperature, generator=ctx.generator
         )
-        losses["total"] = losses["total"] + self.config.lambda_contrast * losses["saacl"]
+        losses["total"] = losses["total"] + self.unsup_ramp(ctx) * self.config.lambda_contrast * losses["saacl"]

@@ -117,6 +117,13 @@ class Method(nn.Module):
             push(tensor.detach())
         self._pending = []
 
+    def unsup_ramp(self, ctx: StepContext) -> float:
+        """Multiplier of the unsupervised loss weights at this step: `sigmoid_rampup` over
+        ``config.unsup_rampup`` of the current stage (1 when the ramp is off)."""
+        from mona_lab.schedules import sigmoid_rampup
+
+        return sigmoid_rampup(ctx.stage_step, self.config.unsup_rampup * ctx.stage.iterations)
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.student.parameters() if p.requires_grad]
 

@@ -2,7 +2,10 @@
 
 Fine-tuning loss (MONA Sec. III-B "Setup")::
 
-    L = L_sup + l1 L_contrast + l2 L_eqv + l3 L_unsup + l4 L_nn,  (l1..l4) = (0.01, 1, 1, 1)
+    L = L_sup + r(t) (l1 L_contrast + l2 L_eqv + l3 L_unsup + l4 L_nn),  (l1..l4) = (0.01, 1, 1, 1)
+
+with r(t) = 1 as printed, or the sigmoid ramp-up `mona_lab.schedules.sigmoid_rampup` over
+``TrainConfig.unsup_rampup`` of the fine-tuning stage.
 
 - tailness -> L_contrast (Eq. 3-5, hard queries, class-relation negatives) on GT labels
   of labelled pixels and teacher pseudo-labels elsewhere;
@@ -63,7 +66,7 @@ class Mona(Method):
         self.pretraining = RelationalPretraining(config)
         self.contrast = pixel_contrast_loss(config, num_classes, hard_queries=True)
         self.equivariance = EquivarianceLoss()
-        self.pseudo_label = PseudoLabelLoss(config.confidence_threshold)
+        self.pseudo_label = PseudoLabelLoss(config.confidence_threshold, config.unsup_weighting)
         self.neighbours = NearestNeighbourLoss(
             dim=config.embed_dim, bank_size=config.queue_size, num_neighbours=config.num_neighbours
         )
@@ -73,7 +76,7 @@ class Mona(Method):
         return [s for s in stages if s.iterations > 0]
 
     def compute_losses(self, labeled_images, labeled_labels, unlabeled_images, ctx: StepContext):
-        views = make_views(labeled_images, labeled_labels, unlabeled_images, ctx.generator)
+        views = make_views(labeled_images, labeled_labels, unlabeled_images, ctx.generator, self.config.strong_labeled)
         if ctx.stage.name == "glcon":
             return self.glcon_losses(views, ctx)
         return self.finetune_losses(views, ctx)
@@ -100,17 +103,18 @@ class Mona(Method):
             "sup": self.sup_loss(student.logits[:bl], views.strong.labels[:bl]),
             "unsup": self.pseudo_label(student.logits[bl:], teacher_logits[bl:]),
         }
-        total = losses["sup"] + cfg.lambda_unsup * losses["unsup"]
+        ramp = self.unsup_ramp(ctx)
+        total = losses["sup"] + ramp * cfg.lambda_unsup * losses["unsup"]
         if cfg.tailness:
             losses["contrast"] = self.pixel_contrast(student.representation, views, teacher_logits, ctx)
-            total = total + cfg.lambda_contrast * losses["contrast"]
+            total = total + ramp * cfg.lambda_contrast * losses["contrast"]
         if cfg.consistency:
             losses["eqv"] = self.equivariance_loss(views.strong.images, student.logits, ctx)
-            total = total + cfg.lambda_eqv * losses["eqv"]
+            total = total + ramp * cfg.lambda_eqv * losses["eqv"]
         if cfg.diversity:
             losses["nn"] = self.neighbours(student.global_prediction)
             self._pending.append((self.neighbours.enqueue, teacher.global_embedding))
-            total = total + cfg.lambda_nn * losses["nn"]
+            total = total + ramp * cfg.lambda_nn * losses["nn"]
         losses["total"] = total
         return losses
 

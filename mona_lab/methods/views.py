@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mona_lab.augment import AugmentedView, strong_view, weak_view
+from mona_lab.augment import AugmentedView, CutMix, IntensityChange, SpatialTransform, strong_view, weak_view
 
 IGNORE = -1
 
@@ -43,11 +43,57 @@ def make_views(
     labeled_labels: torch.Tensor,
     unlabeled_images: torch.Tensor,
     generator: torch.Generator,
+    strong_labeled: bool = True,
 ) -> TeacherStudentViews:
+    """The teacher's weak view and the student's strong view of a two-stream batch.
+
+    ``strong_labeled=True``: every row of the student's view is strongly augmented.
+    ``strong_labeled=False``: only the unlabelled rows are; the labelled rows of the
+    student's view are their weak view unchanged (identity on top of it), so L_sup sees
+    the same kind of images as the supervised baseline (the FixMatch / ReCo convention;
+    see ``TrainConfig.strong_labeled``). CutMix then mixes unlabelled rows only.
+    """
     images, labels = join_streams(labeled_images, labeled_labels, unlabeled_images)
     weak = weak_view(images, labels, generator)
-    strong = strong_view(weak.images, weak.labels, generator)
-    return TeacherStudentViews(weak, strong, labeled_images.shape[0])
+    bl = labeled_images.shape[0]
+    if strong_labeled or bl == 0:
+        strong = strong_view(weak.images, weak.labels, generator)
+    else:
+        strong = _identity_then_strong(weak, bl, generator)
+    return TeacherStudentViews(weak, strong, bl)
+
+
+def _identity_then_strong(weak: AugmentedView, bl: int, generator: torch.Generator) -> AugmentedView:
+    """A view of ``weak`` that leaves rows ``[:bl]`` as they are and strongly augments the rest."""
+    rest = strong_view(weak.images[bl:], weak.labels[bl:], generator)
+    size, device = rest.transform.size, weak.images.device
+    identity = SpatialTransform.identity(bl, size, device)
+    displacement = None
+    if rest.transform.displacement is not None:
+        zeros = torch.zeros((bl, *rest.transform.displacement.shape[1:]), device=device)
+        displacement = torch.cat([zeros, rest.transform.displacement], dim=0)
+    transform = SpatialTransform(torch.cat([identity.theta, rest.transform.theta], dim=0), size, displacement)
+    cutmix = None
+    if rest.cutmix is not None:
+        cutmix = CutMix(
+            torch.cat([torch.zeros((bl, *size), dtype=torch.bool, device=device), rest.cutmix.mask], dim=0),
+            torch.cat([torch.arange(bl, device=device), rest.cutmix.source_index + bl], dim=0),
+            torch.cat([torch.zeros((bl, 4), dtype=rest.cutmix.boxes.dtype, device=device), rest.cutmix.boxes], dim=0),
+        )
+    intensity = None
+    if rest.intensity is not None:
+        intensity = IntensityChange(
+            torch.cat([torch.ones(bl, device=device), rest.intensity.contrast.to(device)]),
+            torch.cat([torch.zeros(bl, device=device), rest.intensity.brightness.to(device)]),
+        )
+    return AugmentedView(
+        images=torch.cat([weak.images[:bl], rest.images], dim=0),
+        labels=torch.cat([weak.labels[:bl], rest.labels], dim=0),
+        transform=transform,
+        valid_mask=torch.cat([torch.ones((bl, *size), dtype=torch.bool, device=device), rest.valid_mask], dim=0),
+        cutmix=cutmix,
+        intensity=intensity,
+    )
 
 
 def resize_labels_nearest(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
