@@ -11,9 +11,11 @@ Runs are spread over ``--workers`` processes with one torch thread each (on a 2-
 machine two single-threaded runs side by side do about twice the work of one run with
 two threads).
 
-The recipe options that decide whether MONA beats supervised at this budget (see the
-findings in ``notebooks/08_full_gpu_training.ipynb`` and the issue note) are flags:
-``--student-labeled-view``, ``--unsup-rampup``, ``--lambda-nn`` and ``--unsup-weighting``.
+The recipe options that matter at this budget (``benchmarks/acdc_recipe_diagnosis.py``
+measures them one at a time) are flags: ``--student-labeled-view``, ``--unsup-rampup``,
+``--lambda-nn`` and ``--unsup-weighting``. A method written ``NAME@paper`` (e.g.
+``mona@paper``) ignores them and runs the papers' recipe as printed (strong student view of
+the labelled slices, constant loss weights, L_unsup weighted by the confident share).
 
     MONA_LAB_ACDC=/path/to/ACDC python benchmarks/acdc_reduced.py [--iterations 600] [--workers 2]
 """
@@ -56,14 +58,14 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=None)
-    parser.add_argument("--methods", nargs="*", default=["supervised", "mona", "arco-sg"])
+    parser.add_argument("--methods", nargs="*", default=["supervised", "mona", "arco-sg", "mona@paper"])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--labeled", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=600, help="fine-tuning iterations")
-    parser.add_argument("--pretrain-iterations", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=500, help="fine-tuning iterations")
+    parser.add_argument("--pretrain-iterations", type=int, default=100)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--width", type=float, default=0.5)
+    parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.15)
     parser.add_argument("--student-labeled-view", choices=("strong", "weak"), default="weak")
@@ -79,22 +81,30 @@ def main() -> None:
 
     root = str(resolve_acdc_root(args.root))
     runs = Path(args.runs or tempfile.mkdtemp(prefix="acdc_reduced_"))
-    jobs = []
+    jobs, specs = [], []
     for seed in args.seeds:
-        for method in args.methods:
+        for spec in args.methods:
+            method, _, recipe = spec.partition("@")
+            if recipe not in ("", "paper"):
+                raise SystemExit(f"unknown recipe {recipe!r} in {spec!r}; write NAME or NAME@paper")
+            paper = recipe == "paper"
             supervised = method == "supervised"
-            pretrain = 0 if supervised else args.pretrain_iterations
             jobs.append(dict(
                 method=method, dataset="acdc", root=root, labeled=args.labeled,
                 iterations=args.iterations + (args.pretrain_iterations if supervised else 0),
-                pretrain_iterations=pretrain, image_size=args.image_size, batch_size=args.batch_size, seed=seed,
-                device=args.device, out=str(runs / f"{method}_seed{seed}"), width=args.width, embed_dim=args.embed_dim,
-                lr=args.lr, strong_labeled=args.student_labeled_view == "strong", unsup_weighting=args.unsup_weighting,
-                unsup_rampup=args.unsup_rampup, lambda_nn=args.lambda_nn, validate_every=10**6,
-                checkpoint_every=10**6, progress=False, threads=args.threads,
+                pretrain_iterations=0 if supervised else args.pretrain_iterations, image_size=args.image_size,
+                batch_size=args.batch_size, seed=seed, device=args.device,
+                out=str(runs / f"{spec.replace('@', '_')}_seed{seed}"), width=args.width, embed_dim=args.embed_dim,
+                lr=args.lr, strong_labeled=paper or args.student_labeled_view == "strong",
+                unsup_weighting="share" if paper else args.unsup_weighting,
+                unsup_rampup=0.0 if paper else args.unsup_rampup, lambda_nn=1.0 if paper else args.lambda_nn,
+                validate_every=10**6, checkpoint_every=10**6, progress=False, threads=args.threads,
             ))  # fmt: skip
+            specs.append(spec)
     # the expensive recipes first, so the workers finish together
     order = sorted(range(len(jobs)), key=lambda i: jobs[i]["method"] == "supervised")
+    if len(set(args.methods)) != len(args.methods):
+        raise SystemExit(f"--methods lists a method twice: {args.methods}")
     results: dict[str, list[dict]] = {m: [None] * len(args.seeds) for m in args.methods}
     started = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
@@ -102,8 +112,8 @@ def main() -> None:
         for i in order:
             metrics = futures[i].result()
             job = jobs[i]
-            results[job["method"]][args.seeds.index(job["seed"])] = metrics
-            print(f"seed {job['seed']} {job['method']:<11} mean Dice {metrics['mean_dice']:.4f}  ({metrics['seconds']:.0f} s)", flush=True)
+            results[specs[i]][args.seeds.index(job["seed"])] = metrics
+            print(f"seed {job['seed']} {specs[i]:<11} mean Dice {metrics['mean_dice']:.4f}  ({metrics['seconds']:.0f} s)", flush=True)
     elapsed = time.time() - started
     classes = list(results[args.methods[0]][0]["per_class"])
     print(f"\nACDC, {args.labeled} labelled patients, {args.image_size}px, seeds {args.seeds}, "
