@@ -8,18 +8,20 @@ iterations. The printed curves are what the issue-4 note and notebook 08 quote.
     MONA_LAB_ACDC=/path/to/ACDC python benchmarks/acdc_recipe_diagnosis.py \
         [--variants supervised plain-strong plain-weak ...] [--iterations 600] [--width 0.25] [--workers 2]
 
-Variants:
+Variants (every semi-supervised one uses L_unsup on confident pixels, ``mask``, unless it
+ends in ``-share``, the confident-share weighting of the reference notes):
     supervised            UNet on the labelled slices, weak views, whole batch labelled
     supervised-half       the same with only the labelled half of the batch (2 slices), i.e.
                           the labelled stream every semi-supervised recipe gets
     plain-strong          MONA fine-tuning with every principle off (L_sup + L_unsup),
                           the papers' student view: L_sup on strongly augmented slices
     plain-weak            the same with L_sup on the weak view of the labelled slices
+    plain-weak-share      plain-weak with the confident-share L_unsup
     no-diversity-weak     tailness + consistency (L_nn off), weak labelled view
+    no-diversity-weak-share   the same with the confident-share L_unsup
     full-weak             every principle, weak labelled view
     full-weak-ramp        the same with the sigmoid ramp-up of the auxiliary weights (40 %)
     full-weak-nn0.1       every principle, lambda_nn = 0.1
-    full-weak-ramp-mask   full-weak-ramp with L_unsup on confident pixels only
 """
 from __future__ import annotations
 
@@ -35,16 +37,18 @@ from pathlib import Path
 from mona_lab.checkpoint import atomic_write_text
 
 OFF = {"tailness": False, "consistency": False, "diversity": False}
+WEAK, MASK = {"strong_labeled": False}, {"unsup_weighting": "mask"}
 VARIANTS: dict[str, dict] = {
     "supervised": {"method": "supervised"},
     "supervised-half": {"method": "supervised", "_labeled_fraction": 0.5},
-    "plain-strong": {"method": "mona", **OFF},
-    "plain-weak": {"method": "mona", **OFF, "strong_labeled": False},
-    "no-diversity-weak": {"method": "mona", "diversity": False, "strong_labeled": False},
-    "full-weak": {"method": "mona", "strong_labeled": False},
-    "full-weak-ramp": {"method": "mona", "strong_labeled": False, "unsup_rampup": 0.4},
-    "full-weak-nn0.1": {"method": "mona", "strong_labeled": False, "lambda_nn": 0.1},
-    "full-weak-ramp-mask": {"method": "mona", "strong_labeled": False, "unsup_rampup": 0.4, "unsup_weighting": "mask"},
+    "plain-strong": {"method": "mona", **OFF, **MASK},
+    "plain-weak": {"method": "mona", **OFF, **WEAK, **MASK},
+    "plain-weak-share": {"method": "mona", **OFF, **WEAK},
+    "no-diversity-weak": {"method": "mona", "diversity": False, **WEAK, **MASK},
+    "no-diversity-weak-share": {"method": "mona", "diversity": False, **WEAK},
+    "full-weak": {"method": "mona", **WEAK, **MASK},
+    "full-weak-ramp": {"method": "mona", **WEAK, **MASK, "unsup_rampup": 0.4},
+    "full-weak-nn0.1": {"method": "mona", **WEAK, **MASK, "lambda_nn": 0.1},
 }
 _DATA = {}
 
