@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--json", default="benchmarks/results/acdc_reduced.json")
     args = parser.parse_args()
 
+    if len(set(args.methods)) != len(args.methods):
+        raise SystemExit(f"--methods lists a method twice: {args.methods}")
     root = str(resolve_acdc_root(args.root))
     runs = Path(args.runs or tempfile.mkdtemp(prefix="acdc_reduced_"))
     jobs, specs = [], []
@@ -103,8 +105,6 @@ def main() -> None:
             specs.append(spec)
     # the expensive recipes first, so the workers finish together
     order = sorted(range(len(jobs)), key=lambda i: jobs[i]["method"] == "supervised")
-    if len(set(args.methods)) != len(args.methods):
-        raise SystemExit(f"--methods lists a method twice: {args.methods}")
     results: dict[str, list[dict]] = {m: [None] * len(args.seeds) for m in args.methods}
     started = time.time()
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:

@@ -34,12 +34,12 @@ import copy
 import html
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mona_lab.atomic_files import atomic_write_bytes
 from mona_lab.errors import MonaLabError
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d+)_.+\.ipynb$")
@@ -166,26 +166,13 @@ def mark_slides(nb) -> None:
         cell.metadata["slideshow"] = {"slide_type": "slide" if heading or k == 0 else "-"}
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file next to ``path``, then rename it over ``path``.
-
-    (Not `mona_lab.checkpoint.atomic_write_text`: that module imports torch, and the CLI
-    builds this command's parser on every start.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_write_text(path: Path, text: str) -> None:
+    """A lecture file (HTML, world-readable 0644) written atomically."""
     _atomic_write(Path(path), text.encode("utf-8"))
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    atomic_write_bytes(path, payload, mode=0o644)
 
 
 def _write_resources(out: Path, resources: dict) -> None:

@@ -40,3 +40,16 @@ def acdc_root() -> Path:
             "(train_slices.list, data/slices/*.h5); .ci/run sets it to ../shared/data/ACDC"
         )
     return root
+
+
+@pytest.fixture
+def single_thread():
+    """One torch intra-op thread for the test, restored afterwards. Tests on tiny tensors use
+    it (``pytestmark = pytest.mark.usefixtures("single_thread")``): one thread is faster than
+    two there and does not stall on OpenMP barriers when the CI machine's cores are busy."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

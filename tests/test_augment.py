@@ -23,14 +23,7 @@ from mona_lab.augment import (
     weak_view,
 )
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """These tensors are tiny: one intra-op thread is faster than two and does not stall
-    when the CI machine's cores are busy (restored after each test)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 NO_WEAK = WeakAugmentConfig(rotation_degrees=0.0, crop_scale=(1.0, 1.0), flip_prob=0.0)

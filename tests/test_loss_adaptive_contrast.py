@@ -23,14 +23,7 @@ def pairwise_off_diagonal(points):
     return gram[~torch.eye(points.shape[0], dtype=torch.bool)]
 
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors: one intra-op thread is faster and does not stall on a busy CI machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 # ---------------------------------------------------------------- Eq. 3: centres
 @pytest.mark.parametrize("num_classes, dim", [(2, 2), (3, 2), (4, 3), (4, 128), (8, 7), (8, 512)])

@@ -58,14 +58,7 @@ def plain_exact_reference(features, labels, probs, threshold, tau, hard=True):
     return sum(class_losses) / len(class_losses)
 
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny tensors: one intra-op thread is faster and does not stall on a busy CI machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 # ---------------------------------------------------------------- agreement with the equation
 @pytest.mark.parametrize("hard", [True, False])

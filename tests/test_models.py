@@ -20,14 +20,7 @@ from mona_lab.models import (
 )
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """These tensors are tiny: one intra-op thread is faster than two and does not stall
-    when the CI machine's cores are busy (restored after each test)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def n_params(module: nn.Module) -> int:

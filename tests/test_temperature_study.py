@@ -40,8 +40,7 @@ def test_head_tail_split_by_median_frequency() -> None:
     assert split["fractions"]["a"] == pytest.approx(0.08)
 
 
-def test_allocation_trace_records_a_one_to_one_allocation() -> None:
-    torch.set_num_threads(1)
+def test_allocation_trace_records_a_one_to_one_allocation(single_thread) -> None:
     g = torch.Generator().manual_seed(0)
     images = torch.rand(6, 1, 32, 32, generator=g)
     labels = torch.zeros(6, 32, 32, dtype=torch.long)

@@ -23,7 +23,6 @@ import csv  # noqa: E402
 import functools  # noqa: E402
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 from mona_lab.ablation import AblationBudget  # noqa: E402
 from mona_lab.widgets import AblationPanel  # noqa: E402
@@ -37,14 +36,6 @@ def _tiny_phantom():
     from mona_lab.data import PhantomConfig, load_dataset
 
     return load_dataset("phantom", phantom=PhantomConfig(num_patients=5, image_size=32))
-
-
-@pytest.fixture
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _log_columns_with_values(row) -> set[str]:

@@ -20,15 +20,14 @@ Files are written atomically (temporary name, then ``os.replace``).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mona_lab.atomic_files import atomic_write_text, atomic_write_to_path
 from mona_lab.data.preprocess import normalize_intensity
 from mona_lab.data.volume import Volume
 from mona_lab.errors import MonaLabError
@@ -224,27 +223,7 @@ def _atomic_save(img, path: Path) -> None:
     import nibabel as nib
 
     suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_to_path(path, lambda tmp: nib.save(img, tmp), suffix=suffix)
 
 
 def write_nifti(path: Path, array: np.ndarray, spacing: Sequence[float] | None, dtype: type = np.float32) -> None:
@@ -321,7 +300,7 @@ def write_acdc_nifti(
     for pid, cases in frames.items():
         numbers = sorted(int(c.rsplit("frame", 1)[1]) for c in cases)
         info = f"ED: {numbers[0]}\nES: {numbers[-1]}\nGroup: PHANTOM\nNbFrame: {len(numbers)}\n"
-        _atomic_write_text(out / pid / "Info.cfg", info)
+        atomic_write_text(out / pid / "Info.cfg", info)
     meta = {
         "name": "mona_lab phantom",
         "description": "synthetic short-axis cardiac MRI written by mona-lab data phantom",
@@ -329,8 +308,8 @@ def write_acdc_nifti(
         "labels": {str(i): name for i, name in enumerate(class_names)},
         "spacing_units": "mm",
     }
-    _atomic_write_text(out / "dataset.json", json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(out / "dataset.json", json.dumps(meta, indent=2) + "\n")
     for split, patients in (splits or {}).items():
         cases = [c for p in patients for c in sorted(frames.get(p, []))]
-        _atomic_write_text(out / f"{split}.list", "".join(f"{c}\n" for c in cases))
+        atomic_write_text(out / f"{split}.list", "".join(f"{c}\n" for c in cases))
     return written

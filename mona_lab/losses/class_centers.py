@@ -38,13 +38,14 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+
+from mona_lab.atomic_files import atomic_write
 
 CACHE_ENV_VAR = "MONA_LAB_CACHE_DIR"
 CENTER_METHODS = ("auto", "simplex", "gd")
@@ -137,16 +138,7 @@ def _gradient_descent_centers(num_classes: int, dim: int, steps: int, tau: float
 
 
 def _save_atomically(tensor: torch.Tensor, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(tensor, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda handle: torch.save(tensor, handle))
 
 
 def _load_cached(path: Path, shape: tuple[int, int]) -> torch.Tensor | None:
