@@ -32,7 +32,10 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}"]
     if args.no_browser:
         cmd.append("--no-browser")
-    cmd += list(args.jupyter_args)
+    extra = list(args.jupyter_args)
+    if extra[:1] == ["--"]:  # `mona-lab lab -- --allow-root`: the separator is ours, not jupyter's
+        extra = extra[1:]
+    cmd += extra
     print("starting:", " ".join(cmd), flush=True)
     return subprocess.call(cmd)
 
@@ -41,7 +44,7 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lab", help="open JupyterLab on the lecture notebooks")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the repository's notebooks/)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser window")
-    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab (after --, e.g. -- --allow-root)")
     p.set_defaults(handler=_cmd_lab)
 
 
