@@ -9,7 +9,10 @@
 - ``last.pt`` (and ``best.pt``, the best validation Dice so far): model, teacher,
   optimiser, queues and memory banks, batch-stream position, RNG states and config --
   tensors and plain values only, written atomically, read with ``weights_only=True``;
-- ``metrics.json``: per-class Dice and ASD on the validation volumes and their means.
+- ``metrics.json``: per-class Dice and ASD on the validation volumes and their means;
+- ``dynamics.csv`` (every ``dynamics_every`` iterations): weight norms of the first conv,
+  the bottleneck conv and the classifier, and each loss term's gradient norm there
+  (`mona_lab.dynamics`; single-process runs only).
 
 Exact resume: ``resume=True`` reloads ``last.pt`` and continues from its iteration with
 every random stream restored, so 6 + 6 iterations give the same ``metrics.json`` as 12 on
@@ -43,6 +46,7 @@ from mona_lab.checkpoint import (
     restore_rng_state,
 )
 from mona_lab.config import TrainConfig, config_differences
+from mona_lab.dynamics import DynamicsLog, term_gradient_norms, weight_norms
 from mona_lab.errors import MonaLabError
 from mona_lab.methods import Method, StepContext, build_method, stage_at
 from mona_lab.metrics import evaluate_volume, predict_volume, summarise
@@ -241,6 +245,8 @@ def train(config: TrainConfig, data=None) -> TrainResult:
         stages = method.stages()
         total = sum(s.iterations for s in stages)
         log = _CsvLog(out / "log.csv", start_step, info.is_main)
+        # per-term gradients need autograd.grad on the step's graph: single process only
+        dynamics = DynamicsLog(out / "dynamics.csv", start_step, info.is_main and not info.enabled and config.dynamics_every > 0)
         progress = None
         if config.progress and info.is_main:
             from tqdm.auto import tqdm
@@ -295,6 +301,11 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                     f"loss became non-finite at iteration {step} (stage {stage.name}, component(s) {', '.join(bad)}); "
                     + (f"the last good checkpoint is {kept}" if kept.exists() else "no checkpoint had been written yet")
                 )
+            if dynamics.enabled and step % config.dynamics_every == 0:
+                dynamics.write({
+                    "step": step, "stage": stage.name, **weight_norms(method.student),
+                    **term_gradient_norms(method.student, losses, method.term_weights),
+                })  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             optimizer.step()

@@ -4,23 +4,25 @@ from __future__ import annotations
 import argparse
 import json
 
-from mona_lab.config import DATASET_CHOICES, METHOD_CHOICES, TrainConfig
+from mona_lab.config import DATASET_CHOICES, METHOD_CHOICES, RECIPES, TrainConfig, recipe_options
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from mona_lab.data import parse_labeled
     from mona_lab.engine import train
 
-    options = {
+    options = recipe_options(args.recipe)  # explicit flags below override the recipe's fields
+    options.update({
         name: getattr(args, name)
         for name in (
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
             "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "validate_every",
             "checkpoint_every", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
-            "unsup_rampup",
+            "unsup_rampup", "head_grad_scale", "dropout_kind", "dynamics_every", "lambda_nn", "lambda_contrast",
+            "lambda_eqv", "lambda_unsup", "confidence_threshold", "ema_momentum",
         )  # fmt: skip
         if getattr(args, name) is not None
-    }
+    })
     options["labeled"] = parse_labeled(args.labeled)
     options["progress"] = not args.no_progress
     if args.student_labeled_view is not None:
@@ -71,15 +73,34 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-negatives", type=int, default=None)
     p.add_argument(
         "--student-labeled-view", choices=("strong", "weak"), default=None,
-        help="augmentation of the labelled slices the student's L_sup sees (default strong; weak = as the supervised baseline)",
+        help="augmentation of the labelled slices the student's L_sup sees (default weak, as the supervised baseline; strong = paper)",
     )  # fmt: skip
     p.add_argument(
         "--unsup-weighting", choices=("mask", "share"), default=None,
-        help="L_unsup on all pixels times the confident share (share, default) or on confident pixels only (mask)",
+        help="L_unsup on confident pixels only (mask, default) or on all pixels times the confident share (share, paper)",
     )  # fmt: skip
     p.add_argument(
         "--unsup-rampup", type=float, default=None,
         help="sigmoid ramp-up of the auxiliary loss weights over this fraction of fine-tuning (default 0: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--recipe", choices=RECIPES, default="working",
+        help="working (default: mona_lab's measured departures) or paper (every departure set to the printed value)",
+    )  # fmt: skip
+    p.add_argument(
+        "--head-grad-scale", type=float, default=None,
+        help="factor on the gradient the auxiliary heads send into the UNet (paper 1; see TrainConfig)",
+    )  # fmt: skip
+    p.add_argument("--dropout-kind", choices=("element", "channel"), default=None, help="UNet dropout (default element)")
+    p.add_argument("--lambda-contrast", type=float, default=None, help="lambda_1, weight of L_contrast / L_anco / SAACL")
+    p.add_argument("--lambda-eqv", type=float, default=None, help="lambda_2, weight of L_eqv")
+    p.add_argument("--lambda-unsup", type=float, default=None, help="lambda_3, weight of L_unsup")
+    p.add_argument("--lambda-nn", type=float, default=None, help="lambda_4, weight of L_nn")
+    p.add_argument("--confidence-threshold", type=float, default=None, help="pseudo-label confidence delta (0.97)")
+    p.add_argument("--ema-momentum", type=float, default=None, help="EMA teacher momentum (0.99)")
+    p.add_argument(
+        "--dynamics-every", type=int, default=None,
+        help="write weight and per-term gradient norms to dynamics.csv every N iterations (default 50; 0 off)",
     )  # fmt: skip
     p.add_argument("--validate-every", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=None)

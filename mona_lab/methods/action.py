@@ -55,15 +55,13 @@ class Action(Method):
             _, losses = self.pretraining.losses(
                 self, views, unlabeled_rows, ctx.generator, use_global=True, use_local=False
             )
-            losses["total"] = losses["inst_global"]
-            return losses
+            return self.combine(losses, {"inst_global": 1.0})
         if ctx.stage.name == "local-distill":
             student, losses = self.pretraining.losses(
                 self, views, unlabeled_rows, ctx.generator, use_global=False, use_local=True
             )
             losses["sup"] = self.sup_loss(student.logits[:bl], views.strong.labels[:bl])
-            losses["total"] = losses["sup"] + losses["inst_local"]
-            return losses
+            return self.combine(losses, {"sup": 1.0, "inst_local": 1.0})
         return self.anco_losses(views, ctx)
 
     def anco_losses(self, views, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -87,12 +85,12 @@ class Action(Method):
             ),
         }
         ramp = self.unsup_ramp(ctx)
-        losses["total"] = losses["sup"] + ramp * (cfg.lambda_unsup * losses["unsup"] + cfg.lambda_contrast * losses["contrast"])
-        self.add_supervised_contrast(losses, student.representation, views, labels_small, ctx)
-        return losses
+        weights = {"sup": 1.0, "unsup": ramp * cfg.lambda_unsup, "contrast": ramp * cfg.lambda_contrast}
+        self.add_supervised_contrast(losses, weights, student.representation, views, labels_small, ctx)
+        return self.combine(losses, weights)
 
-    def add_supervised_contrast(self, losses, representation, views, labels_small, ctx) -> None:
-        """ACTION has none; ACTION++ adds SAACL here."""
+    def add_supervised_contrast(self, losses, weights, representation, views, labels_small, ctx) -> None:
+        """ACTION has none; ACTION++ adds SAACL (its term and weight) here."""
 
 
 class ActionPlusPlus(Action):
@@ -109,11 +107,11 @@ class ActionPlusPlus(Action):
             seed=config.seed,
         )
 
-    def add_supervised_contrast(self, losses, representation, views, labels_small, ctx) -> None:
+    def add_supervised_contrast(self, losses, weights, representation, views, labels_small, ctx) -> None:
         """SAACL (ACTION++ Eq. 5) on the labelled rows, ground-truth pixels only."""
         bl = views.num_labeled
         gt = resize_labels_nearest(views.strong.labels[:bl], tuple(labels_small.shape[-2:]))
         losses["saacl"] = self.adaptive_contrast(
             representation[:bl], gt, temperature=ctx.temperature, generator=ctx.generator
         )
-        losses["total"] = losses["total"] + self.unsup_ramp(ctx) * self.config.lambda_contrast * losses["saacl"]
+        weights["saacl"] = self.unsup_ramp(ctx) * self.config.lambda_contrast

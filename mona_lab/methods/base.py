@@ -84,10 +84,13 @@ class Method(nn.Module):
             projection_dim=config.embed_dim,
             heads=_with_projections(self.heads),
             representation_stride=config.representation_stride,
+            dropout_kind=config.dropout_kind,
+            head_grad_scale=config.head_grad_scale,
         )
         self.teacher = EMATeacher(self.student, momentum=config.ema_momentum) if self.uses_teacher else None
         self.context: StepContext | None = None
         self._pending: list = []
+        self.term_weights: dict[str, float] = {}
 
     # ------------------------------------------------------------------ recipe
     def stages(self) -> list[Stage]:
@@ -97,6 +100,18 @@ class Method(nn.Module):
         self, labeled_images: torch.Tensor, labeled_labels: torch.Tensor, unlabeled_images: torch.Tensor, ctx: StepContext
     ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def combine(self, losses: dict[str, torch.Tensor], weights: dict[str, float]) -> dict[str, torch.Tensor]:
+        """Set ``losses["total"] = sum_k weights[k] * losses[k]`` and remember the weights
+        (``self.term_weights``), so the training-dynamics log can take each term's gradient
+        as it enters the total. Terms in ``losses`` but not in ``weights`` are only logged."""
+        total = None
+        for name, weight in weights.items():
+            term = losses[name] if weight == 1.0 else weight * losses[name]
+            total = term if total is None else total + term
+        losses["total"] = total
+        self.term_weights = dict(weights)
+        return losses
 
     # ------------------------------------------------------------------ engine API
     def forward(

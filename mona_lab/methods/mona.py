@@ -88,8 +88,7 @@ class Mona(Method):
         )
         bl = views.num_labeled
         losses["sup"] = self.sup_loss(student.logits[:bl], views.strong.labels[:bl])
-        losses["total"] = losses["inst_global"] + losses["inst_local"] + losses["sup"]
-        return losses
+        return self.combine(losses, {"inst_global": 1.0, "inst_local": 1.0, "sup": 1.0})
 
     def finetune_losses(self, views, ctx: StepContext) -> dict[str, torch.Tensor]:
         cfg = self.config
@@ -104,19 +103,18 @@ class Mona(Method):
             "unsup": self.pseudo_label(student.logits[bl:], teacher_logits[bl:]),
         }
         ramp = self.unsup_ramp(ctx)
-        total = losses["sup"] + ramp * cfg.lambda_unsup * losses["unsup"]
+        weights = {"sup": 1.0, "unsup": ramp * cfg.lambda_unsup}
         if cfg.tailness:
             losses["contrast"] = self.pixel_contrast(student.representation, views, teacher_logits, ctx)
-            total = total + ramp * cfg.lambda_contrast * losses["contrast"]
+            weights["contrast"] = ramp * cfg.lambda_contrast
         if cfg.consistency:
             losses["eqv"] = self.equivariance_loss(views.strong.images, student.logits, ctx)
-            total = total + ramp * cfg.lambda_eqv * losses["eqv"]
+            weights["eqv"] = ramp * cfg.lambda_eqv
         if cfg.diversity:
             losses["nn"] = self.neighbours(student.global_prediction)
             self._pending.append((self.neighbours.enqueue, teacher.global_embedding))
-            total = total + ramp * cfg.lambda_nn * losses["nn"]
-        losses["total"] = total
-        return losses
+            weights["nn"] = ramp * cfg.lambda_nn
+        return self.combine(losses, weights)
 
     def pixel_contrast(self, representation, views, teacher_logits, ctx: StepContext) -> torch.Tensor:
         """L_contrast (Eq. 3-5) on the representation grid (labels nearest, probabilities area-resized)."""

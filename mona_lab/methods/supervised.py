@@ -32,7 +32,7 @@ class Supervised(Method):
         logits = self.student(view.images).logits
         terms = self.sup_loss.terms(logits, view.labels)
         sup = self.sup_loss.dice_weight * terms.dice + self.sup_loss.ce_weight * terms.cross_entropy
-        return {"total": sup, "sup": sup, "dice": terms.dice, "ce": terms.cross_entropy}
+        return self.combine({"sup": sup, "dice": terms.dice, "ce": terms.cross_entropy}, {"sup": 1.0})
 
 
 class MeanTeacher(Method):
@@ -72,5 +72,4 @@ class MeanTeacher(Method):
         sup = self.sup_loss(student_logits[:bl], view.labels[:bl])
         consistency = F.mse_loss(student_logits.softmax(1), teacher_logits.softmax(1))
         weight = self.consistency_weight(ctx.stage_step)
-        total = sup + weight * consistency
-        return {"total": total, "sup": sup, "consistency": consistency}
+        return self.combine({"sup": sup, "consistency": consistency}, {"sup": 1.0, "consistency": weight})

@@ -60,6 +60,10 @@ def make_views(
         strong = strong_view(weak.images, weak.labels, generator)
     else:
         strong = _identity_then_strong(weak, bl, generator)
+    # unlabelled rows carry no label anywhere, also where a view filled pixels from outside
+    # the image (the augmentations fill labels with 0 = background there)
+    weak.labels[bl:] = IGNORE
+    strong.labels[bl:] = IGNORE
     return TeacherStudentViews(weak, strong, bl)
 
 
@@ -97,10 +101,16 @@ def _identity_then_strong(weak: AugmentedView, bl: int, generator: torch.Generat
 
 
 def resize_labels_nearest(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[B,H,W] integer labels (-1 kept) to [B,h,w] by nearest sampling."""
+    """[B,H,W] integer labels (-1 kept) to [B,h,w] by nearest sampling at cell centres.
+
+    ``nearest-exact`` takes the label at the centre of each output cell, where the
+    area-averaged features and probabilities of that cell are centred too. (Plain
+    ``nearest`` took each block's top-left pixel: at stride 4 the labels sat 1.5 px off
+    the representation they label; issue "Methods that work", alignment bug 2.)
+    """
     if tuple(labels.shape[-2:]) == tuple(size):
         return labels
-    moved = F.interpolate(labels[:, None].float(), size=size, mode="nearest")
+    moved = F.interpolate(labels[:, None].float(), size=size, mode="nearest-exact")
     return moved[:, 0].round().long()
 
 

@@ -8,9 +8,14 @@ BatchNorm buffers (a choice the papers leave open): with ``buffers="ema"`` (defa
 floating-point buffers (running mean / variance) follow the same moving average as the
 weights, so a teacher in ``eval()`` normalises with statistics that match its averaged
 weights; with ``buffers="copy"`` they are copied from the student. Integer buffers
-(``num_batches_tracked``) are always copied. Put the teacher in ``eval()`` for
-pseudo-labels (no dropout, running statistics); in ``train()`` mode its forward would
-also update its own running statistics.
+(``num_batches_tracked``) are always copied.
+
+The teacher network always runs in **eval mode** (no dropout, running statistics):
+``method.train()`` switches the student but not the teacher (`EMATeacher.train`). A
+teacher in train mode has active dropout (two forwards of one input differed by up to
+1.19 logits at width 0.25) and its own forward rewrites the BatchNorm buffers that the
+EMA then blends (issue "Methods that work", alignment bug 1). Mean teacher and the
+papers' pseudo-labels come from the averaged model, i.e. in eval mode.
 """
 from __future__ import annotations
 
@@ -60,6 +65,13 @@ class EMATeacher(nn.Module):
         for p in self.module.parameters():
             p.requires_grad_(False)
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        self.module.eval()
+
+    def train(self, mode: bool = True) -> "EMATeacher":
+        """Set this wrapper's mode; the teacher network itself always stays in eval mode."""
+        super().train(mode)
+        self.module.eval()
+        return self
 
     def forward(self, *args, **kwargs):
         return self.module(*args, **kwargs)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from mona_lab.models.gradient_scale import scale_gradient
 from mona_lab.models.heads import LocalProjectionHead, PredictorHead, ProjectionHead, RepresentationHead
 from mona_lab.models.outputs import BackboneOutput
 from mona_lab.models.unet import DEFAULT_DROPOUT, UNet2D
@@ -61,6 +62,8 @@ class ModelConfig:
         num_classes: classes including background.
         width: channel multiplier (UNet: 1.0 -> 16..256; VNet: base filters 16 * width).
         dropout: the UNet's five per-level rates; ``None`` -> (0.05, 0.1, 0.2, 0.3, 0.5).
+        dropout_kind: ``"element"`` (SSL4MIS's element-wise dropout, default) or
+            ``"channel"`` (whole feature maps; mona_lab's choice before issue 10).
         projection_dim: P, global/local embedding size (512 in MONA).
         embed_dim: m, representation size (512 in MONA, 128 in ACTION++).
         representation_hidden: hidden width of the representation head (default m).
@@ -69,6 +72,8 @@ class ModelConfig:
         local_source: ``"logits"`` (paper 001: the local views are crops of the predicted
             logits) or ``"features"`` (the finest decoder feature map).
         heads: which heads to build; a subset of `HEAD_NAMES`.
+        head_grad_scale: factor on the gradient that every head sends back into the
+            backbone (`mona_lab.models.gradient_scale`); 1.0 = the papers (no scaling).
     """
 
     kind: str = "unet2d"
@@ -76,12 +81,14 @@ class ModelConfig:
     num_classes: int = 4
     width: float = 1.0
     dropout: tuple[float, ...] | None = None
+    dropout_kind: str = "element"
     projection_dim: int = 512
     embed_dim: int = 512
     representation_hidden: int | None = None
     representation_stride: int = 1
     local_source: str = "logits"
     heads: tuple[str, ...] = field(default=HEAD_NAMES)
+    head_grad_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -94,6 +101,8 @@ class ModelConfig:
             raise ValueError(f"unknown head(s) {unknown}; choose from {HEAD_NAMES}")
         if self.dropout is not None:
             self.dropout = tuple(float(p) for p in self.dropout)
+        if not 0.0 <= float(self.head_grad_scale) < float("inf"):
+            raise ValueError(f"head_grad_scale must be a finite number >= 0, got {self.head_grad_scale!r}")
         if self.projection_dim < 1 or self.embed_dim < 1:
             raise ValueError(f"projection_dim and embed_dim must be >= 1, got {self.projection_dim}, {self.embed_dim}")
 
@@ -123,7 +132,8 @@ class SegmentationNetwork(nn.Module):
         self.config = config
         if config.kind == "unet2d":
             self.backbone: nn.Module = UNet2D(
-                config.in_channels, config.num_classes, config.width, config.dropout or DEFAULT_DROPOUT
+                config.in_channels, config.num_classes, config.width, config.dropout or DEFAULT_DROPOUT,
+                config.dropout_kind,
             )
             spatial_dims = 2
         else:
@@ -189,17 +199,18 @@ class SegmentationNetwork(nn.Module):
         wanted = self._requested(heads)
         base = self.backbone(x)
         out = NetworkOutput(base.logits, base.bottleneck, base.decoder_features)
+        alpha = self.config.head_grad_scale
         if "global_projection" in wanted:
-            out.global_embedding = self.heads["global_projection"](base.bottleneck)
+            out.global_embedding = self.heads["global_projection"](scale_gradient(base.bottleneck, alpha))
             if "global_prediction" in wanted:
                 out.global_prediction = self.heads["global_prediction"](out.global_embedding)
         if "local_projection" in wanted:
             source = base.logits if self.config.local_source == "logits" else base.decoder_features[-1]
-            out.local_embedding = self.heads["local_projection"](self._crop(source, local_window))
+            out.local_embedding = self.heads["local_projection"](scale_gradient(self._crop(source, local_window), alpha))
             if "local_prediction" in wanted:
                 out.local_prediction = self.heads["local_prediction"](out.local_embedding)
         if "representation" in wanted:
-            out.representation = self.heads["representation"](base.decoder_features)
+            out.representation = self.heads["representation"]([scale_gradient(f, alpha) for f in base.decoder_features])
         return out
 
 
@@ -214,8 +225,10 @@ def build_model(
     heads: Sequence[str] = HEAD_NAMES,
     local_source: str = "logits",
     dropout: Sequence[float] | None = None,
+    dropout_kind: str = "element",
     representation_hidden: int | None = None,
     representation_stride: int = 1,
+    head_grad_scale: float = 1.0,
 ) -> SegmentationNetwork:
     """Build a `SegmentationNetwork` from keyword arguments (see `ModelConfig` for meanings).
 
@@ -230,12 +243,14 @@ def build_model(
         num_classes=num_classes,
         width=width,
         dropout=tuple(dropout) if dropout is not None else None,
+        dropout_kind=dropout_kind,
         projection_dim=projection_dim,
         embed_dim=embed_dim,
         representation_hidden=representation_hidden,
         representation_stride=representation_stride,
         local_source=local_source,
         heads=tuple(heads),
+        head_grad_scale=head_grad_scale,
     )
     return SegmentationNetwork(config)
 

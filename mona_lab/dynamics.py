@@ -1,0 +1,134 @@
+"""Training dynamics: weight norms and each loss term's gradient norm at a few named layers.
+
+Why: every conv of the UNet is followed by BatchNorm, so a conv's output ignores its
+weight's scale and its effective learning rate is ``lr / |w|^2``. An auxiliary loss whose
+gradient dwarfs L_sup's at the encoder grows |w| and freezes the segmentation network
+while the loss curves look healthy (issue "Methods that work"). The engine writes, every
+``TrainConfig.dynamics_every`` iterations, one row of ``dynamics.csv``::
+
+    step, stage,
+    weight_norm@LAYER                   |w| of the layer's weight
+    grad@LAYER:TERM                     |d (lambda_TERM * L_TERM) / d w|, TERM in the total
+    bn_running_var@bottleneck           mean running variance of the bottleneck's last BN
+
+for LAYER in `TRACKED_LAYERS` (first conv, bottleneck conv, classifier). The gradients are
+taken term by term with ``torch.autograd.grad`` on the step's graph before the step's own
+backward (a few extra backward passes every N iterations, none in between).
+`mona_lab.viz.plot_training_dynamics` draws the file.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# layer name -> parameter of the student `SegmentationNetwork` (2D UNet)
+TRACKED_LAYERS = {
+    "first_conv": "backbone.encoder.0.layers.0.weight",
+    "bottleneck_conv": "backbone.encoder.4.1.layers.4.weight",
+    "classifier": "backbone.classifier.weight",
+}
+BOTTLENECK_NORM = "backbone.encoder.4.1.layers.5"
+
+
+def tracked_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The `TRACKED_LAYERS` weights of ``model`` that it has (a VNet has none of them)."""
+    params = dict(model.named_parameters())
+    return {layer: params[name] for layer, name in TRACKED_LAYERS.items() if name in params}
+
+
+@torch.no_grad()
+def weight_norms(model: nn.Module) -> dict[str, float]:
+    """``{"weight_norm@LAYER": |w|}`` plus the bottleneck BN's mean running variance."""
+    row = {f"weight_norm@{layer}": float(p.detach().norm()) for layer, p in tracked_parameters(model).items()}
+    norm = dict(model.named_modules()).get(BOTTLENECK_NORM)
+    if isinstance(norm, nn.BatchNorm2d) and norm.running_var is not None:
+        row["bn_running_var@bottleneck"] = float(norm.running_var.mean())
+    return row
+
+
+def term_gradient_norms(
+    model: nn.Module, losses: dict[str, torch.Tensor], weights: dict[str, float]
+) -> dict[str, float]:
+    """``{"grad@LAYER:TERM": |d (weight * loss) / d w_LAYER|}`` for every weighted term.
+
+    Args:
+        model: the student network (its tracked layers must take part in the graph).
+        losses: the step's scalar loss terms (graph intact).
+        weights: each term's weight in the total (``Method.term_weights``).
+
+    Returns:
+        one float per (layer, term); 0.0 where a term does not reach a layer.
+    """
+    params = tracked_parameters(model)
+    names, tensors = list(params), list(params.values())
+    row: dict[str, float] = {}
+    for term, weight in weights.items():
+        loss = losses.get(term)
+        if loss is None or not loss.requires_grad or weight == 0.0:
+            row.update({f"grad@{layer}:{term}": 0.0 for layer in names})
+            continue
+        grads = torch.autograd.grad(loss * weight, tensors, retain_graph=True, allow_unused=True)
+        for layer, grad in zip(names, grads):
+            row[f"grad@{layer}:{term}"] = 0.0 if grad is None else float(grad.norm())
+    return row
+
+
+class DynamicsLog:
+    """``dynamics.csv``, one row every N steps; columns grow as new terms appear (a later
+    stage adds its terms), so the file is rewritten whole when its header changes."""
+
+    def __init__(self, path: Path, start_step: int, enabled: bool) -> None:
+        self.path, self.enabled = Path(path), enabled
+        self.rows: list[dict] = []
+        if enabled and start_step > 0 and self.path.exists():
+            with self.path.open(newline="") as handle:
+                self.rows = [r for r in csv.DictReader(handle) if int(r["step"]) < start_step]
+        if enabled:
+            self._write()
+
+    def write(self, row: dict) -> None:
+        if self.enabled:
+            self.rows.append(row)
+            self._write()
+
+    def _write(self) -> None:
+        from mona_lab.atomic_files import atomic_write_text
+
+        columns = ["step", "stage"]
+        for row in self.rows:
+            columns += [k for k in row if k not in columns]
+        lines = [",".join(columns)]
+        for row in self.rows:
+            lines.append(",".join(_cell(row.get(c, "")) for c in columns))
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def read_dynamics(path: Path) -> dict[str, list]:
+    """``dynamics.csv`` as columns: ``{"step": [...], "stage": [...], "weight_norm@first_conv": [...], ...}``
+    (numbers as floats, missing cells as NaN).
+
+    Raises:
+        FileNotFoundError: naming the path, when the run wrote no dynamics (``--dynamics-every 0``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist (was the run trained with --dynamics-every 0?)")
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns: dict[str, list] = {}
+    for key in (rows[0].keys() if rows else ()):
+        if key == "stage":
+            columns[key] = [r[key] for r in rows]
+        else:
+            columns[key] = [float(r[key]) if r[key] not in ("", None) else math.nan for r in rows]
+    return columns

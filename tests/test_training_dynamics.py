@@ -1,0 +1,150 @@
+"""Training dynamics (issue 10): the teacher in eval mode, element-wise dropout, the head
+gradient scale and dynamics.csv with per-term gradient norms."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mona_lab.cli import main
+from mona_lab.config import PAPER_RECIPE, TrainConfig
+from mona_lab.dynamics import TRACKED_LAYERS, read_dynamics, term_gradient_norms, tracked_parameters
+from mona_lab.errors import MonaLabError
+from mona_lab.methods import build_method
+from mona_lab.models import build_model
+from mona_lab.models.gradient_scale import scale_gradient
+
+SMALL = [
+    "--dataset", "phantom", "--labeled", "2", "--image-size", "32", "--batch-size", "4", "--width", "0.25",
+    "--embed-dim", "16", "--num-queries", "16", "--num-negatives", "32", "--no-progress",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def fast_phantom(monkeypatch):
+    monkeypatch.setenv("MONA_LAB_FAST", "1")
+
+
+def test_teacher_stays_in_eval_mode_when_the_method_trains():
+    """Regression (issue 10, bug 1): ``method.train()`` used to switch the teacher to train
+    mode: dropout on, and its forward rewrote its BatchNorm running statistics."""
+    method = build_method(TrainConfig(method="mona", out="x", width=0.25, embed_dim=16), num_classes=4)
+    method.train()
+    assert method.student.training
+    assert not method.teacher.module.training
+    assert not any(m.training for m in method.teacher.module.modules())
+    x = torch.rand(4, 1, 32, 32)
+    buffers = {k: v.clone() for k, v in method.teacher.module.named_buffers()}
+    with torch.no_grad():
+        a, b = method.teacher(x).logits, method.teacher(x).logits
+    assert torch.equal(a, b)  # no dropout: one input, one pseudo-label
+    assert all(torch.equal(buffers[k], v) for k, v in method.teacher.module.named_buffers())
+    method.eval()
+    method.train()
+    assert not method.teacher.module.training
+
+
+def test_unet_dropout_is_element_wise_by_default_and_channel_on_request():
+    net = build_model("unet2d", num_classes=4, width=0.25, heads=())
+    kinds = {type(m).__name__ for m in net.modules()}
+    assert "Dropout" in kinds and "Dropout2d" not in kinds
+    net = build_model("unet2d", num_classes=4, width=0.25, heads=(), dropout_kind="channel")
+    assert "Dropout2d" in {type(m).__name__ for m in net.modules()}
+    with pytest.raises(ValueError, match="dropout kind"):
+        build_model("unet2d", num_classes=4, width=0.25, heads=(), dropout_kind="pixel")
+
+
+def test_scale_gradient_keeps_the_value_and_scales_the_gradient():
+    x = torch.randn(3, 5, requires_grad=True)
+    y = scale_gradient(x, 0.25)
+    assert torch.equal(y, x)
+    (y * torch.arange(5.0)).sum().backward()
+    assert torch.allclose(x.grad, 0.25 * torch.arange(5.0).expand(3, 5))
+    with pytest.raises(ValueError, match="alpha"):
+        scale_gradient(x, -1.0)
+
+
+def test_head_grad_scale_scales_what_the_heads_send_into_the_backbone_only():
+    torch.manual_seed(0)
+    full = build_model("unet2d", num_classes=4, width=0.25, embed_dim=8, projection_dim=8, heads=("representation",))
+    scaled = build_model(
+        "unet2d", num_classes=4, width=0.25, embed_dim=8, projection_dim=8, heads=("representation",), head_grad_scale=0.1
+    )
+    scaled.load_state_dict(full.state_dict())
+    full.eval(), scaled.eval()
+    x = torch.rand(2, 1, 32, 32)
+    grads = []
+    for net in (full, scaled):
+        net.zero_grad()
+        net(x, heads=("representation",)).representation.pow(2).mean().backward()
+        grads.append((net.heads["representation"].layers[0].weight.grad.clone(), net.backbone.classifier.weight.grad))
+    assert torch.allclose(grads[0][0], grads[1][0])  # the head itself learns at full rate
+    assert grads[0][1] is None and grads[1][1] is None  # the classifier is not on this path
+    first = {n: p.grad for n, p in full.backbone.named_parameters() if p.grad is not None}
+    second = {n: p.grad for n, p in scaled.backbone.named_parameters() if p.grad is not None}
+    name = "encoder.0.layers.0.weight"
+    assert torch.allclose(second[name], 0.1 * first[name], rtol=1e-4, atol=1e-8)
+
+
+def test_term_gradient_norms_name_each_term_at_each_layer():
+    method = build_method(TrainConfig(method="mean-teacher", out="x", width=0.25, embed_dim=16), num_classes=4)
+    images = torch.rand(4, 1, 32, 32)
+    out = method.student(images)
+    labels = torch.randint(0, 4, (4, 32, 32))
+    sup = torch.nn.functional.cross_entropy(out.logits, labels)
+    other = out.logits.pow(2).mean()
+    row = term_gradient_norms(method.student, {"sup": sup, "other": other}, {"sup": 1.0, "other": 0.0})
+    assert set(row) == {f"grad@{layer}:{t}" for layer in TRACKED_LAYERS for t in ("sup", "other")}
+    assert row["grad@first_conv:sup"] > 0 and row["grad@classifier:sup"] > 0
+    assert row["grad@first_conv:other"] == 0.0  # weight 0: it does not enter the total
+    doubled = term_gradient_norms(method.student, {"sup": sup}, {"sup": 2.0})
+    assert doubled["grad@classifier:sup"] == pytest.approx(2 * row["grad@classifier:sup"], rel=1e-5)
+    assert len(tracked_parameters(method.student)) == 3
+
+
+def test_training_writes_dynamics_csv_with_weight_norms_and_per_term_gradients(tmp_path):
+    out = tmp_path / "mona"
+    args = ["--pretrain-iterations", "2", "--dynamics-every", "2"]
+    assert main(["train", "--method", "mona", "--iterations", "4", "--out", str(out), *SMALL, *args]) == 0
+    columns = read_dynamics(out / "dynamics.csv")
+    assert columns["step"] == [0.0, 2.0, 4.0]
+    assert columns["stage"] == ["glcon", "finetune", "finetune"]
+    for layer in TRACKED_LAYERS:
+        assert all(v > 0 for v in columns[f"weight_norm@{layer}"])
+    # each fine-tuning term's gradient at the encoder is logged; GLCon's terms only in GLCon
+    for term in ("unsup", "contrast", "eqv", "nn"):
+        values = columns[f"grad@first_conv:{term}"]
+        assert math.isnan(values[0]) and all(math.isfinite(v) for v in values[1:])
+    assert all(math.isfinite(v) for v in columns["grad@first_conv:sup"])  # L_sup in both stages
+    assert math.isfinite(columns["grad@first_conv:sup"][0]) and math.isnan(columns["grad@first_conv:inst_local"][1])
+    assert all(v > 0 for v in columns["bn_running_var@bottleneck"])
+    assert columns["grad@classifier:sup"][1] > 0
+
+
+def test_dynamics_can_be_switched_off_and_bad_values_are_refused(tmp_path):
+    out = tmp_path / "sup"
+    assert main(["train", "--method", "supervised", "--iterations", "2", "--out", str(out), *SMALL, "--dynamics-every", "0"]) == 0
+    assert not (out / "dynamics.csv").exists()
+    with pytest.raises(FileNotFoundError, match="dynamics-every 0"):
+        read_dynamics(out / "dynamics.csv")
+    with pytest.raises(MonaLabError, match="dynamics-every"):
+        TrainConfig(method="mona", out="x", dynamics_every=-1)
+    with pytest.raises(MonaLabError, match="head-grad-scale"):
+        TrainConfig(method="mona", out="x", head_grad_scale=-0.5)
+
+
+def test_paper_recipe_is_one_switch_away(tmp_path):
+    out = tmp_path / "paper"
+    assert main(["train", "--method", "mona", "--iterations", "1", "--pretrain-iterations", "0", "--out", str(out), *SMALL,
+                 "--recipe", "paper"]) == 0  # fmt: skip
+    config = TrainConfig.load(out / "config.json")
+    assert config.recipe == "paper"
+    assert {k: getattr(config, k) for k in PAPER_RECIPE} == PAPER_RECIPE
+    assert TrainConfig(method="mona", out="x").recipe == "working"
+    assert TrainConfig(method="mona", out="x", strong_labeled=True).recipe == "custom"
+    # an explicit flag overrides the recipe's value
+    out = tmp_path / "paper-weak"
+    assert main(["train", "--method", "mona", "--iterations", "1", "--pretrain-iterations", "0", "--out", str(out), *SMALL,
+                 "--recipe", "paper", "--student-labeled-view", "weak"]) == 0  # fmt: skip
+    assert TrainConfig.load(out / "config.json").strong_labeled is False
