@@ -1,56 +1,126 @@
-"""Supervised vs MONA vs ARCO-SG with 3 labelled ACDC patients, reduced budget, 3 seeds.
+"""Supervised vs mean teacher vs MONA / ARCO / ACTION++ on ACDC with 3 labelled patients.
 
-Trains each method on the shared ACDC training slices (``MONA_LAB_ACDC`` or ``--root``) at
-128x128 and evaluates on the 20 validation volumes; prints the mean and spread (population
-std over seeds) of Dice per class and the mean ASD, and writes everything to a JSON file
-(``benchmarks/results/acdc_reduced.json``, which notebook 08 reads).
+The quality bar of issue "Methods that work": every run is one ``mona-lab train`` command
+line (stored verbatim in the result, so anyone can rerun it), on the shared ACDC training
+slices split by patient (``--labeled 3``, seeds 0, 1, 2), scored on the 20 validation volumes
+(3D Dice and ASD per class) with the **last** model of the run: no checkpoint is selected
+on the volumes that are reported. Every method runs the same number of iterations at the
+same batch of slices (all labelled for the supervised baseline, half labelled and half
+unlabelled for the others, as in the papers); methods with a pre-training stage spend part
+of those iterations in it.
 
-Budget: every method runs the same number of updates at the same batch size; the
-supervised baseline gets as many iterations as MONA's pre-training plus fine-tuning.
-Runs are spread over ``--workers`` processes with one torch thread each (on a 2-core
-machine two single-threaded runs side by side do about twice the work of one run with
-two threads).
+Runs go to ``--runs`` (one folder each) and are spread over ``--workers`` processes with
+one thread each. A finished run (its ``metrics.json``) is never re-run, so an interrupted
+benchmark resumes where it stopped; the summary is rewritten after every finished run.
 
-The recipe options that matter at this budget (``benchmarks/acdc_recipe_diagnosis.py``
-measures them one at a time) are flags: ``--student-labeled-view``, ``--unsup-rampup``,
-``--lambda-nn`` and ``--unsup-weighting``. A method written ``NAME@paper`` (e.g.
-``mona@paper``) ignores them and runs the papers' recipe as printed (strong student view of
-the labelled slices, constant loss weights, L_unsup weighted by the confident share).
+    MONA_LAB_ACDC=/path/to/ACDC python benchmarks/acdc_reduced.py [--runs benchmarks/runs/acdc_reduced]
 
-    MONA_LAB_ACDC=/path/to/ACDC python benchmarks/acdc_reduced.py [--iterations 600] [--workers 2]
+A method written ``NAME@paper`` runs with ``--recipe paper`` (the papers' recipe as printed).
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import shlex
 import statistics
-import tempfile
+import subprocess
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mona_lab.checkpoint import atomic_write_text
 
-_DATA = {}
+DEFAULT_METHODS = ["supervised", "mean-teacher", "mona", "arco-sg", "arco-sag", "action++", "mona@paper"]
 
 
-def _run(job: dict) -> dict:
-    """One training run (in a worker process); returns its metrics and wall time."""
-    import torch
+def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
+    """The ``mona-lab train`` command of one run."""
+    method, _, recipe = spec.partition("@")
+    pretrain = 0 if method in ("supervised", "mean-teacher") else args.pretrain_iterations
+    cmd = [
+        "mona-lab", "train", "--method", method, "--dataset", "acdc", "--labeled", str(args.labeled),
+        "--iterations", str(args.iterations - pretrain), "--image-size", str(args.image_size),
+        # the same slices per step: the supervised batch is all labelled, the others half and half
+        "--batch-size", str(args.batch_size),
+        "--width", str(args.width), "--embed-dim", str(args.embed_dim), "--lr", str(args.lr), "--seed", str(seed),
+        "--validate-every", str(args.validate_every), "--checkpoint-every", str(args.validate_every),
+        "--device", args.device, "--out", str(out), "--no-progress",
+    ]  # fmt: skip
+    if method not in ("supervised", "mean-teacher"):
+        cmd[cmd.index("--image-size"):cmd.index("--image-size")] = ["--pretrain-iterations", str(pretrain)]
+    if recipe == "paper":
+        cmd += ["--recipe", "paper"]
+    return cmd
 
-    from mona_lab.config import TrainConfig
-    from mona_lab.data import load_dataset
-    from mona_lab.engine import train
 
-    torch.set_num_threads(job.pop("threads"))
-    key = (job["root"], job["image_size"])
-    if key not in _DATA:
-        _DATA[key] = load_dataset("acdc", root=job["root"], image_size=job["image_size"])
-    started = time.time()
-    metrics = train(TrainConfig(**job), data=_DATA[key]).metrics
-    metrics["seconds"] = time.time() - started
-    return metrics
+def run_one(cmd: list[str], out: Path, root: str) -> dict:
+    """Run one command (one thread) unless its ``metrics.json`` exists; its result record."""
+    if not (out / "metrics.json").exists():
+        if out.exists():  # an interrupted run: continue it exactly
+            if (out / "last.pt").exists():
+                cmd = cmd + ["--resume"]
+            else:
+                import shutil
+
+                shutil.rmtree(out)
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MONA_LAB_ACDC=root)
+        argv = [sys.executable, "-m", "mona_lab.cli", *cmd[1:]]
+        started = time.time()
+        done = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"run failed: {shlex.join(cmd)}\n{done.stderr[-2000:]}")
+        (out / "wall_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
+    metrics = json.loads((out / "metrics.json").read_text())
+    curve = []
+    with (out / "log.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["val_mean_dice"]:
+                curve.append([int(row["step"]) + 1, float(row["val_mean_dice"])])
+    return {
+        "command": "OMP_NUM_THREADS=1 MONA_LAB_ACDC=$ACDC " + shlex.join(cmd),
+        "mean_dice": metrics["mean_dice"],
+        "mean_asd": metrics["mean_asd"],
+        "per_class": metrics["per_class"],
+        "curve": curve,
+        "cpu_seconds": metrics.get("cpu_seconds"),
+        "wall_seconds": float((out / "wall_seconds.txt").read_text()) if (out / "wall_seconds.txt").exists() else None,
+    }
+
+
+def summarise(results: dict[str, dict[int, dict]]) -> dict:
+    """``summary[method]["dice"][class or "mean"] = [mean, sd]`` (population sd over seeds)."""
+    summary = {}
+    for spec, by_seed in results.items():
+        runs = [by_seed[s] for s in sorted(by_seed)]
+        if not runs:
+            continue
+        classes = list(runs[0]["per_class"])
+        dice, asd = {}, {}
+        for c in classes + ["mean"]:
+            values = [r["mean_dice"] if c == "mean" else r["per_class"][c]["dice"] for r in runs]
+            dice[c] = [statistics.mean(values), statistics.pstdev(values)]
+            values = [r["mean_asd"] if c == "mean" else r["per_class"][c]["asd"] for r in runs]
+            asd[c] = [statistics.mean(values), statistics.pstdev(values)]
+        cpu = [r["cpu_seconds"] for r in runs if r["cpu_seconds"] is not None]
+        summary[spec] = {
+            "dice": dice, "asd": asd, "mean_asd": asd["mean"][0], "seeds": sorted(by_seed),
+            "cpu_seconds": statistics.mean(cpu) if cpu else None,
+        }  # fmt: skip
+    return summary
+
+
+def print_table(summary: dict) -> None:
+    if not summary:
+        return
+    classes = list(next(iter(summary.values()))["dice"])
+    print(f"{'method':<14}" + "".join(f"{c:>15}" for c in classes) + f"{'mean ASD':>10}{'seeds':>8}{'CPU s':>8}")
+    for spec, row in summary.items():
+        cells = "".join(f"{m:>9.3f}±{s:<5.3f}" for m, s in row["dice"].values())
+        cpu = f"{row['cpu_seconds']:.0f}" if row["cpu_seconds"] else "-"
+        print(f"{spec:<14}{cells}{row['mean_asd']:>10.2f}{len(row['seeds']):>8}{cpu:>8}")
 
 
 def main() -> None:
@@ -58,81 +128,58 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=None)
-    parser.add_argument("--methods", nargs="*", default=["supervised", "mona", "arco-sg", "mona@paper"])
+    parser.add_argument("--methods", nargs="*", default=DEFAULT_METHODS)
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--paper-seeds", nargs="*", type=int, default=None, help="seeds of NAME@paper runs (default --seeds)")
     parser.add_argument("--labeled", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=500, help="fine-tuning iterations")
-    parser.add_argument("--pretrain-iterations", type=int, default=100)
+    parser.add_argument("--iterations", type=int, default=1500, help="iterations of every run, pre-training included")
+    parser.add_argument("--pretrain-iterations", type=int, default=150)
     parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=4, help="slices per step (every method)")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--embed-dim", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.15)
-    parser.add_argument("--student-labeled-view", choices=("strong", "weak"), default="weak")
-    parser.add_argument("--unsup-weighting", choices=("mask", "share"), default="mask")
-    parser.add_argument("--unsup-rampup", type=float, default=0.4)
-    parser.add_argument("--lambda-nn", type=float, default=1.0)
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--runs", default=None, help="folder for the runs (default: a temporary one)")
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--validate-every", type=int, default=250)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runs", default="benchmarks/runs/acdc_reduced", help="one folder per run (resumable)")
     parser.add_argument("--json", default="benchmarks/results/acdc_reduced.json")
     args = parser.parse_args()
 
     if len(set(args.methods)) != len(args.methods):
         raise SystemExit(f"--methods lists a method twice: {args.methods}")
     root = str(resolve_acdc_root(args.root))
-    runs = Path(args.runs or tempfile.mkdtemp(prefix="acdc_reduced_"))
-    jobs, specs = [], []
-    for seed in args.seeds:
-        for spec in args.methods:
-            method, _, recipe = spec.partition("@")
-            if recipe not in ("", "paper"):
-                raise SystemExit(f"unknown recipe {recipe!r} in {spec!r}; write NAME or NAME@paper")
-            paper = recipe == "paper"
-            supervised = method == "supervised"
-            jobs.append(dict(
-                method=method, dataset="acdc", root=root, labeled=args.labeled,
-                iterations=args.iterations + (args.pretrain_iterations if supervised else 0),
-                pretrain_iterations=0 if supervised else args.pretrain_iterations, image_size=args.image_size,
-                batch_size=args.batch_size, seed=seed, device=args.device,
-                out=str(runs / f"{spec.replace('@', '_')}_seed{seed}"), width=args.width, embed_dim=args.embed_dim,
-                lr=args.lr, strong_labeled=paper or args.student_labeled_view == "strong",
-                unsup_weighting="share" if paper else args.unsup_weighting,
-                unsup_rampup=0.0 if paper else args.unsup_rampup, lambda_nn=1.0 if paper else args.lambda_nn,
-                validate_every=10**6, checkpoint_every=10**6, progress=False, threads=args.threads,
-            ))  # fmt: skip
-            specs.append(spec)
-    # the expensive recipes first, so the workers finish together
-    order = sorted(range(len(jobs)), key=lambda i: jobs[i]["method"] == "supervised")
-    results: dict[str, list[dict]] = {m: [None] * len(args.seeds) for m in args.methods}
+    runs = Path(args.runs)
+    jobs = []
+    for spec in args.methods:
+        seeds = args.paper_seeds if (spec.endswith("@paper") and args.paper_seeds is not None) else args.seeds
+        for seed in seeds:
+            out = runs / f"{spec.replace('@', '_')}_seed{seed}"
+            jobs.append((spec, seed, out, command_line(spec, seed, args, out)))
+    jobs.sort(key=lambda job: job[1])  # seed 0 of every method first: a stopped benchmark still compares
+    results: dict[str, dict[int, dict]] = {spec: {} for spec in args.methods}
     started = time.time()
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = {i: pool.submit(_run, dict(jobs[i])) for i in order}
-        for i in order:
-            metrics = futures[i].result()
-            job = jobs[i]
-            results[specs[i]][args.seeds.index(job["seed"])] = metrics
-            print(f"seed {job['seed']} {specs[i]:<11} mean Dice {metrics['mean_dice']:.4f}  ({metrics['seconds']:.0f} s)", flush=True)
-    elapsed = time.time() - started
-    classes = list(results[args.methods[0]][0]["per_class"])
-    print(f"\nACDC, {args.labeled} labelled patients, {args.image_size}px, seeds {args.seeds}, "
-          f"pretrain {args.pretrain_iterations} + fine-tune {args.iterations} iterations, "
-          f"{elapsed:.0f} s wall with {args.workers} worker(s)")  # fmt: skip
-    print(f"{'method':<12}" + "".join(f"{c:>16}" for c in classes) + f"{'mean Dice':>16}{'mean ASD':>12}")
-    summary = {}
-    for method, runs_of_method in results.items():
-        row = {}
-        for c in classes + ["mean"]:
-            values = [r["mean_dice"] if c == "mean" else r["per_class"][c]["dice"] for r in runs_of_method]
-            row[c] = (statistics.mean(values), statistics.pstdev(values))
-        asd = statistics.mean(r["mean_asd"] for r in runs_of_method)
-        summary[method] = {"dice": row, "mean_asd": asd, "seconds": statistics.mean(r["seconds"] for r in runs_of_method)}
-        cells = "".join(f"{m:>10.3f}±{s:<5.3f}" for m, s in row.values())
-        print(f"{method:<12}{cells}{asd:>12.2f}")
-    payload = {"args": vars(args), "wall_seconds": elapsed, "summary": summary, "runs": results}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(args.json), json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
+
+    def store() -> None:
+        summary = summarise(results)
+        payload = {
+            "args": vars(args), "wall_seconds": time.time() - started, "summary": summary,
+            "runs": {spec: {str(s): r for s, r in by_seed.items()} for spec, by_seed in results.items()},
+        }  # fmt: skip
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(args.json), json.dumps(payload, indent=1, sort_keys=True) + "\n")
+
+    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        futures = [(job, pool.submit(run_one, job[3], job[2], root)) for job in jobs]
+        for (spec, seed, _, _), future in futures:
+            record = future.result()
+            results[spec][seed] = record
+            print(f"seed {seed} {spec:<13} mean Dice {record['mean_dice']:.4f}  ({record['cpu_seconds'] or 0:.0f} CPU s)", flush=True)
+            store()
+    print(f"\nACDC, {args.labeled} labelled patients, {args.image_size}px, seeds {args.seeds}, {args.iterations} iterations "
+          f"(pre-training {args.pretrain_iterations} of them where a method has it), last model, "
+          f"{time.time() - started:.0f} s wall with {args.workers} worker(s)")  # fmt: skip
+    print_table(summarise(results))
     print(f"wrote {args.json}")
 
 

@@ -29,6 +29,7 @@ import csv
 import io
 import json
 import math
+import time
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,7 +227,8 @@ def train(config: TrainConfig, data=None) -> TrainResult:
             method.trainable_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
         generator = torch.Generator().manual_seed(config.seed * 7919 + info.rank)
-        start_step, best_dice = 0, -math.inf
+        start_step, best_dice, cpu_before = 0, -math.inf, 0.0
+        cpu_started = time.process_time()
         if config.resume:
             state = load_checkpoint(out / "last.pt", map_location=device)
             method.load_state_dict(state["method"])
@@ -235,6 +237,7 @@ def train(config: TrainConfig, data=None) -> TrainResult:
             generator.set_state(state["generator"])
             restore_rng_state(state["rng"])
             start_step, best_dice = int(state["step"]), float(state["best_dice"])
+            cpu_before = float(state.get("cpu_seconds", 0.0))
         wrapped = method
         if info.enabled:
             wrapped = DistributedDataParallel(
@@ -267,6 +270,7 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                 "generator": generator.get_state(),
                 "rng": capture_rng_state(),
                 "best_dice": best_dice,
+                "cpu_seconds": cpu_before + time.process_time() - cpu_started,
             }
 
         def validate() -> dict:
@@ -337,6 +341,9 @@ def train(config: TrainConfig, data=None) -> TrainResult:
             "dataset": config.dataset,
             "labeled_patients": labeled_ids,
             "iterations": total,
+            "recipe": config.recipe,
+            # process CPU seconds of training and validation (all runs of a resumed run)
+            "cpu_seconds": cpu_before + time.process_time() - cpu_started,
             **summary,
         }
         if info.is_main:

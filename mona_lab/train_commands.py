@@ -100,7 +100,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema-momentum", type=float, default=None, help="EMA teacher momentum (0.99)")
     p.add_argument(
         "--dynamics-every", type=int, default=None,
-        help="write weight and per-term gradient norms to dynamics.csv every N iterations (default 50; 0 off)",
+        help="write weight and per-term gradient norms to dynamics.csv every N iterations (default 100; 0 off)",
     )  # fmt: skip
     p.add_argument("--validate-every", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=None)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mona_lab.cli import main
-from mona_lab.config import METHOD_CHOICES, TrainConfig
+from mona_lab.config import METHOD_CHOICES, PAPER_RECIPE, TrainConfig
 from mona_lab.errors import MonaLabError
 
 SMALL = [
@@ -95,7 +95,8 @@ def test_weak_student_view_and_mask_weighting_reach_the_config(tmp_path):
     assert _train(out, "mona", 1, *args) == 0
     config = TrainConfig.load(out / "config.json")
     assert config.strong_labeled is False and config.unsup_weighting == "mask"
-    assert TrainConfig(method="mona", out="x").strong_labeled is True  # the papers' default
+    assert TrainConfig(method="mona", out="x").strong_labeled is False  # the working recipe's default
+    assert TrainConfig(method="mona", out="x", **PAPER_RECIPE).strong_labeled is True  # the papers' recipe
     with pytest.raises(MonaLabError, match="unsup-rampup"):
         TrainConfig(method="mona", out="x", unsup_rampup=1.5)
     with pytest.raises(MonaLabError, match="unsup weighting 'soft'"):
@@ -110,7 +111,10 @@ def test_resume_is_exact(tmp_path):
     assert _train(split, "mona", 4, *common, "--resume") == 0
     a = json.loads((straight / "metrics.json").read_text())
     b = json.loads((split / "metrics.json").read_text())
+    assert a.pop("cpu_seconds") > 0 and b.pop("cpu_seconds") > 0  # time differs, nothing else
     assert a == b
+    dynamics = [(d / "dynamics.csv").read_text() for d in (straight, split)]
+    assert dynamics[0] == dynamics[1]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "val_mean_dice"} for r in rows]  # noqa: E731
     assert strip(_log_rows(straight)) == strip(_log_rows(split))
 
