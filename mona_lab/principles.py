@@ -382,7 +382,7 @@ def view_dice(model, images: torch.Tensor, labels: torch.Tensor, kind: str, *, r
         view = augmented_view(images, labels.long(), kind, generator)
         logits = _logits(model, view.images)
         num_classes = logits.shape[1]
-        pred = logits.argmax(dim=1)
+        pred = logits.max(dim=1).indices
         valid = view.valid_mask
         if inter is None:
             inter, union = torch.zeros(num_classes), torch.zeros(num_classes)

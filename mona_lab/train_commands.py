@@ -18,8 +18,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
             "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "validate_every",
             "checkpoint_every", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
-            "unsup_rampup", "head_grad_scale", "dropout_kind", "dynamics_every", "lambda_nn", "lambda_contrast",
-            "lambda_eqv", "lambda_unsup", "confidence_threshold", "ema_momentum",
+            "unsup_rampup", "head_grad_scale", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
+            "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
         )  # fmt: skip
         if getattr(args, name) is not None
     })
@@ -76,8 +76,8 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         help="augmentation of the labelled slices the student's L_sup sees (default weak, as the supervised baseline; strong = paper)",
     )  # fmt: skip
     p.add_argument(
-        "--unsup-weighting", choices=("mask", "share"), default=None,
-        help="L_unsup on confident pixels only (mask, default) or on all pixels times the confident share (share, paper)",
+        "--unsup-weighting", choices=("mask", "share", "dice_ce"), default=None,
+        help="L_unsup: Dice+CE on confident pixels (dice_ce, default), CE on confident pixels (mask) or CE on all pixels times the confident share (share, paper)",
     )  # fmt: skip
     p.add_argument(
         "--unsup-rampup", type=float, default=None,
@@ -91,12 +91,22 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         "--head-grad-scale", type=float, default=None,
         help="factor on the gradient the auxiliary heads send into the UNet (paper 1; see TrainConfig)",
     )  # fmt: skip
+    p.add_argument(
+        "--representation-hidden-ratio", type=float, default=None,
+        help="hidden width of the representation head's 3x3 conv as a fraction of --embed-dim (paper 1; default 0.25)",
+    )  # fmt: skip
+    p.add_argument("--nn-unlabeled-only", action="store_true", default=None, help="L_nn on unlabelled rows only")
+    p.add_argument("--eqv-intensity", action="store_true", default=None, help="T in L_eqv also changes intensity")
     p.add_argument("--dropout-kind", choices=("element", "channel"), default=None, help="UNet dropout (default element)")
     p.add_argument("--lambda-contrast", type=float, default=None, help="lambda_1, weight of L_contrast / L_anco / SAACL")
     p.add_argument("--lambda-eqv", type=float, default=None, help="lambda_2, weight of L_eqv")
     p.add_argument("--lambda-unsup", type=float, default=None, help="lambda_3, weight of L_unsup")
     p.add_argument("--lambda-nn", type=float, default=None, help="lambda_4, weight of L_nn")
-    p.add_argument("--confidence-threshold", type=float, default=None, help="pseudo-label confidence delta (0.97)")
+    p.add_argument("--confidence-threshold", type=float, default=None, help="hard-query confidence delta (0.97)")
+    p.add_argument(
+        "--pseudo-label-threshold", type=float, default=None,
+        help="confidence a pseudo-label needs to enter L_unsup (paper 0.97; default 0.9)",
+    )  # fmt: skip
     p.add_argument("--ema-momentum", type=float, default=None, help="EMA teacher momentum (0.99)")
     p.add_argument(
         "--dynamics-every", type=int, default=None,

@@ -468,3 +468,51 @@ def plot_embeddings_2d(embeddings, values, ax=None, title: str = "", cmap: str =
     ax.set_ylabel("PC 2")
     ax.set_title(title, fontsize=10)
     return ax
+
+
+def plot_training_dynamics(dynamics: dict, layer: str = "bottleneck_conv", axes=None, title: str | None = None):
+    """Two panels from a run's ``dynamics.csv`` (`mona_lab.dynamics.read_dynamics`):
+
+    left: each loss term's weighted gradient norm at ``layer`` (log scale), so a term that
+    takes the encoder over stands out; right: the weight norms of the tracked layers
+    relative to their first value and the bottleneck BatchNorm's running variance (the
+    effective learning rate of a BN-followed conv falls as 1/|w|^2).
+
+    Args:
+        dynamics: columns as returned by `read_dynamics`.
+        layer: one of `mona_lab.dynamics.TRACKED_LAYERS`.
+        axes: two matplotlib axes, or ``None`` for a new figure.
+
+    Returns:
+        the two axes.
+
+    Raises:
+        KeyError: naming the layer when ``dynamics`` has no gradient column for it.
+    """
+    steps = np.asarray(dynamics["step"], dtype=float)
+    prefix = f"grad@{layer}:"
+    terms = [k[len(prefix):] for k in dynamics if k.startswith(prefix)]
+    if not terms:
+        raise KeyError(f"no gradient columns for layer {layer!r}; columns: {sorted(dynamics)}")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    left, right = axes
+    for term in terms:
+        values = np.asarray(dynamics[prefix + term], dtype=float)
+        keep = np.isfinite(values) & (values > 0)
+        if keep.any():
+            left.plot(steps[keep], values[keep], marker=".", label=term)
+    left.set_yscale("log")
+    left.set_xlabel("iteration")
+    left.set_ylabel(f"|grad| at {layer}")
+    left.set_title(title or f"each term's gradient at {layer}")
+    left.legend(fontsize=8)
+    for key in [k for k in dynamics if k.startswith("weight_norm@")]:
+        values = np.asarray(dynamics[key], dtype=float)
+        right.plot(steps, values / values[0], label=key.split("@", 1)[1] + " |w|/|w0|")
+    if "bn_running_var@bottleneck" in dynamics:
+        right.plot(steps, dynamics["bn_running_var@bottleneck"], "k--", label="bottleneck BN running var")
+    right.set_xlabel("iteration")
+    right.set_title("weight norms and bottleneck BN variance")
+    right.legend(fontsize=8)
+    return axes

@@ -148,3 +148,44 @@ def test_paper_recipe_is_one_switch_away(tmp_path):
     assert main(["train", "--method", "mona", "--iterations", "1", "--pretrain-iterations", "0", "--out", str(out), *SMALL,
                  "--recipe", "paper", "--student-labeled-view", "weak"]) == 0  # fmt: skip
     assert TrainConfig.load(out / "config.json").strong_labeled is False
+
+
+def test_plot_training_dynamics_draws_every_term(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mona_lab.viz import plot_training_dynamics
+
+    out = tmp_path / "mona"
+    assert main(["train", "--method", "mona", "--iterations", "2", "--pretrain-iterations", "0", "--out", str(out), *SMALL,
+                 "--dynamics-every", "1"]) == 0  # fmt: skip
+    left, right = plot_training_dynamics(read_dynamics(out / "dynamics.csv"))
+    labels = {line.get_label() for line in left.get_lines()}
+    assert {"sup", "contrast", "eqv", "nn"} <= labels
+    assert any("first_conv" in line.get_label() for line in right.get_lines())
+    with pytest.raises(KeyError, match="no gradient columns"):
+        plot_training_dynamics(read_dynamics(out / "dynamics.csv"), layer="decoder")
+
+
+def test_nn_on_unlabelled_rows_and_intensity_in_eqv_are_switches(tmp_path):
+    from mona_lab.data import load_dataset
+    from mona_lab.methods import StepContext, Stage
+
+    data = load_dataset("phantom", image_size=32, fast=True)
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 32, 32)
+    labels = torch.randint(0, data.num_classes, (2, 32, 32))
+    results = {}
+    for name, extra in {"all": {}, "unlabelled": {"nn_unlabeled_only": True}, "intensity": {"eqv_intensity": True}}.items():
+        config = TrainConfig(method="mona", out="x", width=0.25, embed_dim=16, num_queries=16, num_negatives=32, **extra)
+        torch.manual_seed(0)
+        method = build_method(config, data.num_classes)
+        pushed = []
+        method.neighbours.enqueue = lambda t: pushed.append(t.shape[0])
+        method.context = StepContext(0, Stage("finetune", 1), 0, 0.5, torch.Generator().manual_seed(0))
+        losses = method(x[:2], labels, x[2:])
+        method.after_step()
+        results[name] = (losses, pushed)
+    assert results["all"][1] == [4] and results["unlabelled"][1] == [2]  # rows that reach the bank
+    assert not torch.equal(results["all"][0]["eqv"], results["intensity"][0]["eqv"])
+    assert torch.equal(results["all"][0]["sup"], results["intensity"][0]["sup"])

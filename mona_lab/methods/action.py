@@ -36,7 +36,7 @@ class Action(Method):
         self.sup_loss = DiceCELoss()
         self.pretraining = RelationalPretraining(config)
         self.contrast = pixel_contrast_loss(config, num_classes, hard_queries=config.tailness)
-        self.pseudo_label = PseudoLabelLoss(config.confidence_threshold, config.unsup_weighting)
+        self.pseudo_label = PseudoLabelLoss(config.pseudo_label_threshold, config.unsup_weighting)
 
     def stages(self) -> list[Stage]:
         pre = self.config.resolved_pretrain_iterations

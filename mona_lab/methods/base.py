@@ -84,6 +84,7 @@ class Method(nn.Module):
             projection_dim=config.embed_dim,
             heads=_with_projections(self.heads),
             representation_stride=config.representation_stride,
+            representation_hidden=config.representation_hidden,
             dropout_kind=config.dropout_kind,
             head_grad_scale=config.head_grad_scale,
         )
