@@ -76,6 +76,12 @@ def run_one(cmd: list[str], out: Path, root: str) -> dict:
             raise RuntimeError(f"run failed: {shlex.join(cmd)}\n{done.stderr[-2000:]}")
         (out / "wall_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
     metrics = json.loads((out / "metrics.json").read_text())
+    dynamics = None
+    if (out / "dynamics.csv").exists():
+        from mona_lab.dynamics import read_dynamics
+
+        columns = read_dynamics(out / "dynamics.csv")  # NaN (a term absent at that step) -> null
+        dynamics = {k: [None if isinstance(v, float) and v != v else v for v in vs] for k, vs in columns.items()}
     curve = []
     with (out / "log.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
@@ -87,6 +93,7 @@ def run_one(cmd: list[str], out: Path, root: str) -> dict:
         "mean_asd": metrics["mean_asd"],
         "per_class": metrics["per_class"],
         "curve": curve,
+        "dynamics": dynamics,  # dynamics.csv as columns (weight norms, per-term gradient norms)
         "cpu_seconds": metrics.get("cpu_seconds"),
         "wall_seconds": float((out / "wall_seconds.txt").read_text()) if (out / "wall_seconds.txt").exists() else None,
     }

@@ -12,6 +12,10 @@ cleanest measure of the work a step does.
 
 Target (issue): a MONA fine-tuning iteration costs at most 3x a supervised one.
 
+A method written ``NAME@paper`` runs with the papers' recipe (``PAPER_RECIPE``; for cost
+that is the full-width representation head, ``representation_hidden_ratio=1``), so the
+working head and the printed one are measured side by side.
+
     python benchmarks/bench_methods.py [--image-size 128] [--batch-size 6] [--rounds 3]
 """
 from __future__ import annotations
@@ -37,11 +41,15 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
     from mona_lab.methods import StepContext, build_method, stage_at
     from mona_lab.runtime import seed_everything, select_device
 
+    from mona_lab.config import PAPER_RECIPE
+
     dev = select_device(device)
     if threads > 0:
         torch.set_num_threads(threads)
     seed_everything(0)
+    method, _, recipe = method.partition("@")
     config = TrainConfig(
+        **(PAPER_RECIPE if recipe == "paper" else {}),
         method=method, out=tempfile.mkdtemp(), iterations=iterations + warmup, pretrain_iterations=0,
         image_size=image_size, batch_size=batch_size, width=width, embed_dim=embed, progress=False,
     )  # fmt: skip
@@ -81,7 +89,7 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
             peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
         except (OSError, IndexError, ValueError):
             pass
-    return {"method": method, "stage": stages[-1].name, "seconds": times, "cpu_seconds": cpu_times, "peak_mb": peak}
+    return {"method": method + (f"@{recipe}" if recipe else ""), "stage": stages[-1].name, "seconds": times, "cpu_seconds": cpu_times, "peak_mb": peak}
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """The configuration of one training run, as a dataclass.
 
 `TrainConfig` is what ``mona-lab train`` builds from its arguments, what ``config.json``
-stores and what ``--resume`` compares against (`config_differences`). Defaults follow the
-papers (MONA Sec. IV-B; reference notes "Optimisation defaults"): SGD lr 0.01, momentum
+stores and what ``--resume`` compares against (`config_differences`). Optimisation defaults
+follow the papers (MONA Sec. IV-B; reference notes "Optimisation defaults"): SGD lr 0.01, momentum
 0.9, weight decay 1e-4, batch 6 (half labelled, half unlabelled), EMA 0.99, lr divided by
 10 every 2500 iterations, 256 queries x 512 negatives, threshold 0.97, loss weights
 lambda_1..4 = 0.01, 1, 1, 1.
@@ -10,7 +10,7 @@ lambda_1..4 = 0.01, 1, 1, 1.
 Two recipes. The **working recipe** (the defaults) departs from the papers where their
 recipe, as printed, does not learn at a CPU budget; each departure is a field below whose
 comment says what the paper prints, what mona_lab does and the measured reason
-(`WORKING_DEPARTURES`). The **papers' recipe** is one switch away: ``mona-lab train
+(`PAPER_RECIPE` lists them with the printed values). The **papers' recipe** is one switch away: ``mona-lab train
 --recipe paper`` or ``TrainConfig(**PAPER_RECIPE, ...)`` sets every one of those fields to
 the printed value.
 """
@@ -110,12 +110,13 @@ class TrainConfig:
     # augmented slices slowed learning (diagnosis: plain-strong 0.049 vs plain-weak 0.227 Dice).
     strong_labeled: bool = False
     # L_unsup. Paper (reference notes): "share" = CE on every pixel times the confident share.
-    # Working: "dice_ce" = the Dice + CE of L_sup on confident pixels only, others ignored
-    # (`PseudoLabelLoss`; "mask" is CE on confident pixels). "share" labels every unsure
-    # foreground pixel as background early on (phantom grid: 18.2 % vs 27.5 % Dice); on ACDC
-    # (seed 3, 4 labelled + 4 unlabelled slices per step, principles off, 1500 iterations)
-    # "mask" at 0.97 ended at 0.411 Dice and "dice_ce" at 0.9 at 0.442 (supervised: 0.417).
-    unsup_weighting: str = "dice_ce"
+    # Working: "mask" = CE on confident pixels only (FixMatch / UniMatch). "share" labels every
+    # unsure foreground pixel as background early on (phantom grid: 18.2 % vs 27.5 % Dice).
+    # "dice_ce" (Dice + CE on confident pixels) is kept as an option but not the default: its
+    # Dice half scores a class that no confident pseudo-label holds as a total miss and pushes
+    # that class down on every unlabelled pixel; early on only background is confident, and a
+    # MONA run (seed 0) collapsed to Dice 0 at iteration 1000 with it.
+    unsup_weighting: str = "mask"
     # Confidence a teacher pseudo-label needs to enter L_unsup. Paper: 0.97 (the same delta
     # as the hard-query threshold, ``confidence_threshold``, which keeps 0.97). Working: 0.9
     # (FixMatch / UniMatch use 0.95): a small network at a CPU budget is rarely 0.97-sure of

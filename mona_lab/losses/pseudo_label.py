@@ -41,9 +41,10 @@ class PseudoLabelLoss(nn.Module):
 
     ``"dice_ce"`` treats the confident pseudo-labels like ground truth: the same equal mix of
     Dice and cross-entropy as L_sup (`DiceCELoss`), over confident pixels only (the
-    unlabelled loss of the field's strongest ACDC methods, e.g. BCP). Its Dice half gives
-    the rare foreground classes a say that a pixel-averaged CE, dominated by confident
-    background, does not.
+    unlabelled loss of the field's strongest ACDC methods, e.g. BCP). Beware: its Dice half
+    scores a class absent from every confident pseudo-label as a total miss and pushes that
+    class's probability down on all unlabelled pixels; while only background is confident
+    (early training) that is a push towards all-background maps.
 
     Args:
         threshold: confidence delta (0.97).
