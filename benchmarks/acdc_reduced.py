@@ -170,7 +170,10 @@ def main() -> None:
         for seed in seeds:
             out = runs / f"{spec.replace('@', '_')}_seed{seed}"
             jobs.append((spec, seed, out, command_line(spec, seed, args, out)))
-    jobs.sort(key=lambda job: job[1])  # seed 0 of every method first: a stopped benchmark still compares
+    # every seed of the methods with all seeds first, seed by seed (a stopped benchmark still
+    # compares them), then the methods run on fewer seeds (--sag-seeds, --paper-seeds)
+    full = {spec for spec in args.methods if sum(1 for job in jobs if job[0] == spec) == len(args.seeds)}
+    jobs.sort(key=lambda job: (job[0] not in full, job[1]))
     results: dict[str, dict[int, dict]] = {spec: {} for spec in args.methods}
     started = time.time()
 

@@ -189,3 +189,15 @@ def test_nn_on_unlabelled_rows_and_intensity_in_eqv_are_switches(tmp_path):
     assert results["all"][1] == [4] and results["unlabelled"][1] == [2]  # rows that reach the bank
     assert not torch.equal(results["all"][0]["eqv"], results["intensity"][0]["eqv"])
     assert torch.equal(results["all"][0]["sup"], results["intensity"][0]["sup"])
+
+
+def test_representation_head_width_follows_the_recipe():
+    """Working recipe: a quarter of m, at most 64 (cost, issue 10); the papers: m itself."""
+    for embed, working in ((512, 64), (128, 32), (32, 8)):
+        assert TrainConfig(method="mona", out="x", embed_dim=embed).representation_hidden == working
+        assert TrainConfig(method="mona", out="x", embed_dim=embed, **PAPER_RECIPE).representation_hidden == embed
+    method = build_method(TrainConfig(method="mona", out="x", width=0.25, embed_dim=128), num_classes=4)
+    assert method.student.heads["representation"].layers[0].out_channels == 32
+    assert method.student.heads["representation"].layers[3].out_channels == 128
+    with pytest.raises(MonaLabError, match="representation_hidden_cap"):
+        TrainConfig(method="mona", out="x", representation_hidden_cap=0)
