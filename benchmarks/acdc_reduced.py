@@ -60,6 +60,7 @@ def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
 
 def run_one(cmd: list[str], out: Path, root: str) -> dict:
     """Run one command (one thread) unless its ``metrics.json`` exists; its result record."""
+    command = cmd  # what the record stores: the run's command, without a --resume added here
     if not (out / "metrics.json").exists():
         if out.exists():  # an interrupted run: continue it exactly
             if (out / "last.pt").exists():
@@ -68,6 +69,8 @@ def run_one(cmd: list[str], out: Path, root: str) -> dict:
                 import shutil
 
                 shutil.rmtree(out)
+        if "--resume" in cmd:
+            (out / "resumed.txt").write_text("interrupted and resumed exactly from last.pt\n")
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MONA_LAB_ACDC=root)
         argv = [sys.executable, "-m", "mona_lab.cli", *cmd[1:]]
         started = time.time()
@@ -88,7 +91,8 @@ def run_one(cmd: list[str], out: Path, root: str) -> dict:
             if row["val_mean_dice"]:
                 curve.append([int(row["step"]) + 1, float(row["val_mean_dice"])])
     return {
-        "command": "OMP_NUM_THREADS=1 MONA_LAB_ACDC=$ACDC " + shlex.join(cmd),
+        "command": "OMP_NUM_THREADS=1 MONA_LAB_ACDC=$ACDC " + shlex.join(command),
+        "resumed": (out / "resumed.txt").exists(),
         "mean_dice": metrics["mean_dice"],
         "mean_asd": metrics["mean_asd"],
         "per_class": metrics["per_class"],

@@ -76,16 +76,15 @@ class TrainConfig:
     width: float = 1.0
     embed_dim: int = 512
     representation_stride: int = 4  # the representation head fuses at 1/4 resolution (cost)
-    # Hidden width of the representation head's 3x3 conv: embed_dim x ratio, at most cap.
-    # Paper (MONA Fig. 6): the 3x3 conv maps the 496 fused channels to m = 512 (ratio 1, no
-    # cap). Working: a quarter of m, at most 64 (64 at m = 512, 32 at ACTION++'s 128, 8 at
-    # the CPU benchmark's 32): the same 3x3 conv - BN - ReLU - 1x1 conv structure, narrower.
-    # At the papers' sizes (128 px, batch 6, width 1) the full-width 3x3 conv was 14.0 GMAC
-    # per forward, 3x the whole UNet, and a MONA step cost 5.2x a supervised one in process
-    # CPU time (benchmarks/bench_methods.py): 3.3x with 128 hidden channels, see the issue-10
-    # note for 64.
+    # Hidden width of the representation head's 3x3 conv as a fraction of embed_dim. Paper
+    # (MONA Fig. 6): the 3x3 conv maps the 496 fused channels to m = 512 (ratio 1). Working:
+    # 0.25 (128 at m = 512, 8 at the CPU benchmark's 32): the same 3x3 conv - BN - ReLU - 1x1
+    # conv structure, a quarter of the hidden width. At the papers' sizes (128 px, batch 6,
+    # width 1) the full-width 3x3 conv is 14.0 GMAC per forward, 3x the whole UNet; a MONA
+    # step cost 5.1x a supervised one in process CPU time, 3.3x with ratio 0.25 and also 3.3x
+    # with 64 hidden channels (benchmarks/bench_methods.py): below 128 the head no longer
+    # dominates, the student's second forward for L_eqv and the teacher's forward do.
     representation_hidden_ratio: float = 0.25
-    representation_hidden_cap: int | None = 64
     # UNet dropout: "element" (SSL4MIS, which the papers build on; default) or "channel"
     # (nn.Dropout2d, mona_lab before issue 10: drops half the bottleneck maps at width 0.25).
     dropout_kind: str = "element"
@@ -199,19 +198,13 @@ class TrainConfig:
             raise MonaLabError(f"--pseudo-label-threshold must lie in [0, 1], got {self.pseudo_label_threshold}")
         if not (isinstance(self.representation_hidden_ratio, (int, float)) and 0.0 < self.representation_hidden_ratio <= 16):
             raise MonaLabError(f"representation_hidden_ratio must lie in (0, 16], got {self.representation_hidden_ratio!r}")
-        if self.representation_hidden_cap is not None and (
-            not isinstance(self.representation_hidden_cap, int) or self.representation_hidden_cap < 1
-        ):
-            raise MonaLabError(f"representation_hidden_cap must be a positive integer or None, got {self.representation_hidden_cap!r}")
         if not isinstance(self.dynamics_every, int) or self.dynamics_every < 0:
             raise MonaLabError(f"--dynamics-every must be an integer >= 0 (0: off), got {self.dynamics_every!r}")
 
     @property
     def representation_hidden(self) -> int:
-        """Hidden width of the representation head: ``embed_dim * representation_hidden_ratio``,
-        at most ``representation_hidden_cap`` (when set), at least 1."""
-        width = max(1, round(self.embed_dim * self.representation_hidden_ratio))
-        return width if self.representation_hidden_cap is None else min(width, self.representation_hidden_cap)
+        """Hidden width of the representation head: ``embed_dim * representation_hidden_ratio``, at least 1."""
+        return max(1, round(self.embed_dim * self.representation_hidden_ratio))
 
     @property
     def recipe(self) -> str:
@@ -288,7 +281,6 @@ PAPER_RECIPE: dict[str, Any] = {
     "unsup_rampup": 0.0,
     "head_grad_scale": 1.0,
     "representation_hidden_ratio": 1.0,
-    "representation_hidden_cap": None,
 }
 RECIPES = ("working", "paper")
 

@@ -18,7 +18,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
             "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "validate_every",
             "checkpoint_every", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
-            "unsup_rampup", "head_grad_scale", "representation_hidden_ratio", "representation_hidden_cap", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
+            "unsup_rampup", "head_grad_scale", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
             "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
         )  # fmt: skip
         if getattr(args, name) is not None
@@ -94,10 +94,6 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--representation-hidden-ratio", type=float, default=None,
         help="hidden width of the representation head's 3x3 conv as a fraction of --embed-dim (paper 1; default 0.25)",
-    )  # fmt: skip
-    p.add_argument(
-        "--representation-hidden-cap", type=int, default=None,
-        help="upper bound on that hidden width (default 64; the paper recipe has none)",
     )  # fmt: skip
     p.add_argument("--nn-unlabeled-only", action="store_true", default=None, help="L_nn on unlabelled rows only")
     p.add_argument("--eqv-intensity", action="store_true", default=None, help="T in L_eqv also changes intensity")
