@@ -79,7 +79,8 @@ def term_gradient_norms(
 
 class DynamicsLog:
     """``dynamics.csv``, one row every N steps; columns grow as new terms appear (a later
-    stage adds its terms), so the file is rewritten whole when its header changes."""
+    stage adds its terms), so the file is rewritten whole, atomically, at every row (a few
+    dozen rows per run)."""
 
     def __init__(self, path: Path, start_step: int, enabled: bool) -> None:
         self.path, self.enabled = Path(path), enabled

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mona_lab.losses.dice_ce import DiceCELoss
+
 
 WEIGHTINGS = ("share", "mask", "dice_ce")
 
@@ -67,6 +69,7 @@ class PseudoLabelLoss(nn.Module):
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.threshold = float(threshold)
         self.weighting = weighting
+        self.dice_ce = DiceCELoss(ignore_index=-1) if weighting == "dice_ce" else None
 
     @torch.no_grad()
     def pseudo_labels(self, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,9 +101,7 @@ class PseudoLabelLoss(nn.Module):
         per_pixel = F.cross_entropy(student_logits.float(), labels, reduction="none")
         if self.weighting == "share":
             return confident.mean() * per_pixel.mean()
-        if self.weighting == "dice_ce":
-            from mona_lab.losses.dice_ce import DiceCELoss
-
+        if self.dice_ce is not None:
             targets = torch.where(confident.bool(), labels, torch.full_like(labels, -1))
-            return DiceCELoss(ignore_index=-1)(student_logits, targets)
+            return self.dice_ce(student_logits, targets)
         return (confident * per_pixel).mean()
