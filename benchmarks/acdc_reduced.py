@@ -51,7 +51,8 @@ def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
         "--iterations", str(args.iterations - pretrain), "--image-size", str(args.image_size),
         # the same labelled slices per step; the semi-supervised recipes add as many unlabelled
         "--batch-size", str(args.labeled_batch if method == "supervised" else 2 * args.labeled_batch),
-        "--width", str(args.width), "--embed-dim", str(args.embed_dim), "--lr", str(args.lr), "--seed", str(seed),
+        "--width", str(args.width), "--embed-dim", str(args.embed_dim), "--lr", str(args.lr),
+        "--lr-schedule", args.lr_schedule, "--seed", str(seed),
         "--validate-every", str(args.validate_every), "--checkpoint-every", str(args.validate_every),
         "--device", args.device, "--out", str(out), "--no-progress",
     ]  # fmt: skip
@@ -59,6 +60,8 @@ def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
         cmd[cmd.index("--image-size"):cmd.index("--image-size")] = ["--pretrain-iterations", str(pretrain)]
     if recipe == "paper":
         cmd += ["--recipe", "paper"]
+    if method != "supervised":
+        cmd += shlex.split(args.ssl_args)
     return cmd
 
 
@@ -159,6 +162,10 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lr-schedule", default="poly", help="every run's learning-rate schedule")
+    parser.add_argument(
+        "--ssl-args", default="", help="extra `mona-lab train` flags for the semi-supervised runs (experiments)"
+    )
     parser.add_argument("--validate-every", type=int, default=250)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")

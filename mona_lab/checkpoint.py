@@ -30,12 +30,24 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         MonaLabError: the file is missing or not a readable checkpoint (named in the message).
     """
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.pt"))
+        hint = f" (it holds {', '.join(found)}: pass one of them, e.g. {path / found[0]})" if found else ""
+        raise MonaLabError(f"checkpoint {path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise MonaLabError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many kinds for a corrupt file
-        raise MonaLabError(f"checkpoint {path} could not be read ({type(err).__name__}: {err})") from err
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many kinds; its advice to load unsafely is not ours
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            first_line = "it holds Python objects that a mona_lab checkpoint never contains"
+        raise MonaLabError(
+            f"{path} is not a mona_lab checkpoint ({first_line}); pass a last.pt or best.pt written by mona-lab train"
+        ) from err
+    if not isinstance(state, dict) or "format" not in state:
+        raise MonaLabError(f"{path} is not a mona_lab checkpoint (no 'format' entry); pass a last.pt or best.pt written by mona-lab train")
+    return state
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -24,8 +24,6 @@ def _repo_notebooks_dir() -> Path:
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
-    import subprocess
-
     notebooks = Path(args.notebooks) if args.notebooks else _repo_notebooks_dir()
     if not notebooks.is_dir():
         raise MonaLabError(f"notebook folder {notebooks} does not exist; pass --notebooks DIR")
@@ -37,7 +35,30 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         extra = extra[1:]
     cmd += extra
     print("starting:", " ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    return run_forwarding_signals(cmd)
+
+
+def run_forwarding_signals(cmd: list[str]) -> int:
+    """Run ``cmd`` and pass SIGINT, SIGTERM (and SIGHUP where it exists) on to it, so that
+    stopping ``mona-lab lab`` also stops the Jupyter server it started; the child's exit
+    status is returned (128 + signal number when a signal ended it, as a shell reports)."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(cmd)
+    forwarded = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, lambda signum, frame: child.send_signal(signum)) for sig in forwarded}
+    try:
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:  # pragma: no cover (the handler above replaces it)
+                child.send_signal(signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
 
 
 def _add_lab(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except MonaLabError as err:
         print(f"mona-lab: error: {err}", file=sys.stderr)
-        return 2
+        return int(getattr(err, "exit_code", 2))
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside a training loop
+        print("mona-lab: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,7 +39,7 @@ DATASET_CHOICES = ("phantom", "acdc", "nifti")
 # Methods with a pre-training stage (GLCon for MONA/ARCO, global + local distillation for ACTION).
 PRETRAINING_METHODS = ("mona", "arco-ns", "arco-sg", "arco-sag", "action", "action++")
 # Fields that may differ when a run is resumed: where it runs and how far it goes.
-RESUMABLE_FIELDS = ("iterations", "device", "resume", "out", "root", "progress")
+RESUMABLE_FIELDS = ("iterations", "device", "resume", "out", "root", "progress", "checkpoint_every", "checkpoint_minutes")
 
 
 @dataclass
@@ -152,6 +152,9 @@ class TrainConfig:
     # bookkeeping
     validate_every: int = 500
     checkpoint_every: int = 500
+    # also write last.pt whenever this many minutes of wall time have passed since the last
+    # one (0: off), so an interrupted run loses at most this much; Ctrl-C writes one too
+    checkpoint_minutes: float = 2.0
     # training dynamics (dynamics.csv): weight norms of named layers and each loss term's
     # gradient norm there, every this many iterations (0: off)
     dynamics_every: int = 100
@@ -166,6 +169,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise MonaLabError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+        if not (isinstance(self.checkpoint_minutes, (int, float)) and 0.0 <= self.checkpoint_minutes < float("inf")):
+            raise MonaLabError(f"--checkpoint-minutes must be a number >= 0 (0: off), got {self.checkpoint_minutes!r}")
         if self.pretrain_iterations is not None and self.pretrain_iterations < 0:
             raise MonaLabError(f"--pretrain-iterations must be >= 0, got {self.pretrain_iterations}")
         if self.batch_size < 2:

@@ -37,7 +37,8 @@ def acdc_root() -> Path:
     if root is None:
         pytest.skip(
             "real ACDC data not found: set MONA_LAB_ACDC to a folder in the SSL4MIS layout "
-            "(train_slices.list, data/slices/*.h5); .ci/run sets it to ../shared/data/ACDC"
+            "(train_slices.list, data/slices/*.h5), e.g. MONA_LAB_ACDC=/path/to/ACDC pytest ...; "
+            "data/README.md says where to get it"
         )
     return root
 

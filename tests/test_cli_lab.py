@@ -1,17 +1,22 @@
-"""`mona-lab lab`: the JupyterLab command line it builds."""
+"""`mona-lab lab`: the JupyterLab command line it builds, and stopping it stops Jupyter."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
+import mona_lab.cli
 from mona_lab.cli import main
 
 
 @pytest.fixture
 def launched(monkeypatch):
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.setattr(mona_lab.cli, "run_forwarding_signals", lambda cmd: calls.append(cmd) or 0)
     return calls
 
 
@@ -25,3 +30,40 @@ def test_lab_opens_the_notebooks_and_passes_options_after_the_separator(launched
 def test_lab_refuses_a_missing_notebook_folder(launched, tmp_path, capsys):
     assert main(["lab", "--notebooks", str(tmp_path / "nowhere")]) != 0
     assert "nowhere" in capsys.readouterr().err and not launched
+
+
+# A stand-in for the Jupyter server: it writes its pid, then records the signal that ends it.
+_CHILD = """
+import os, signal, sys, time
+out = sys.argv[1]
+def stop(signum, frame):
+    open(out + ".signal", "w").write(signal.Signals(signum).name)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+open(out + ".pid", "w").write(str(os.getpid()))
+time.sleep(60)
+"""
+
+_WRAPPER = """
+import sys
+from mona_lab.cli import run_forwarding_signals
+sys.exit(run_forwarding_signals([sys.executable, "-c", sys.argv[1], sys.argv[2]]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_wrapper_stops_the_server_it_started(tmp_path, sig):
+    marker = str(tmp_path / "child")
+    wrapper = subprocess.Popen([sys.executable, "-c", _WRAPPER, _CHILD, marker])
+    deadline = time.monotonic() + 30
+    while not os.path.exists(marker + ".pid"):
+        assert time.monotonic() < deadline and wrapper.poll() is None, "the child never started"
+        time.sleep(0.05)
+    child_pid = int(open(marker + ".pid").read())
+    wrapper.send_signal(sig)
+    assert wrapper.wait(timeout=30) == 0  # the child's own exit status, passed on
+    assert open(marker + ".signal").read() == sig.name
+    with pytest.raises(ProcessLookupError):
+        os.kill(child_pid, 0)  # no orphaned server left behind

@@ -282,6 +282,11 @@ def open_source(
         MonaLabError: an unknown name (the message lists the valid ones) or any reader error.
     """
     if name == "phantom":
+        if root is not None:
+            raise MonaLabError(
+                f"--root {root} was given with the phantom, which is generated, not read from a folder: "
+                "drop --root, or use --dataset nifti for a phantom written by `mona-lab data phantom`"
+            )
         return _phantom_source(phantom_config_for(fast, image_size, seed, phantom))
     if name == "acdc":
         return _acdc_source(root)
@@ -359,7 +364,7 @@ def load_dataset(
         name: ``"phantom"`` (built in), ``"acdc"`` (SSL4MIS h5 layout) or ``"nifti"``
             (official ACDC NIfTI layout or image/label pairs; needs ``root``).
         root: data folder; for ACDC ``None`` means ``$MONA_LAB_ACDC``, then
-            ``<repo>/data/ACDC``. Ignored by the phantom.
+            ``<repo>/data/ACDC``. Must be ``None`` for the phantom (it is generated).
         image_size: working size ``S`` of the training slices. ``None``: 128, except the
             fast-mode phantom, which is generated at 64.
         fast: shrink the phantom to 12 patients at 64x64 (``None``: ``MONA_LAB_FAST``).
