@@ -1,11 +1,18 @@
-"""Dice and average symmetric surface distance (ASD) per foreground class on 3D volumes.
+"""Dice and average surface distances per foreground class on 3D volumes, under two protocols.
 
 The papers (MONA CVPR 2023 Sec. 5 / TPAMI 2024 Sec. IV-A, ARCO NeurIPS 2023 Sec. 4,
 ACTION++ MICCAI 2023 Sec. 3) report "Dice coefficient (DSC) and Average Symmetric
 Surface Distance (ASD) for 3D segmentation results": slice predictions are stacked into a
 volume ``[D, H, W]`` and each foreground class is scored on the whole volume, then the
-scores are averaged over classes. `predict_volume` produces such a stacked prediction
-from a 2D model the way the papers evaluate ACDC.
+scores are averaged over volumes per class, and the class means are averaged. `predict_volume`
+produces such a stacked prediction from a 2D model.
+
+Resolution: both protocols score at the stored volume's native grid ``[D, H, W]`` (for
+the SSL4MIS h5 layout, the ACDC acquisition grid, in-plane ~1.5 mm, slices 5-10 mm apart):
+`predict_volume` resizes the model's logits back to the native slice size and takes the
+argmax there, and `mona_lab.engine.evaluate_volumes` scores that against the stored label.
+(The papers' test scripts reach the native grid differently, by a nearest-neighbour zoom of
+the 256x256 argmax; that inference detail is not part of the protocol switch.)
 
 Definitions (``P`` = predicted mask of one class, ``G`` = ground-truth mask):
 
@@ -13,18 +20,35 @@ Definitions (``P`` = predicted mask of one class, ``G`` = ground-truth mask):
 * Surface ``S(X)`` = voxels of ``X`` with at least one of their 6 face neighbours outside
   ``X`` (``X`` minus its binary erosion by the 6-connected cross). Voxels outside the
   array count as background, so a structure cut by the field of view has a surface on
-  the cut (the same choice medpy makes).
-* ASD ``= (sum_{p in S(P)} d(p, S(G)) + sum_{g in S(G)} d(g, S(P))) / (|S(P)| + |S(G)|)``,
-  the pooled mean of both directed surface distances (Heimann et al., IEEE TMI 2009,
-  the definition behind the name). ``d`` is the Euclidean distance between voxel
-  centres in physical units: millimetres when ``spacing=(z, y, x)`` is given, voxels
-  when ``spacing`` is None (the SSL4MIS h5 files store no spacing, which is why ARCO's
-  tables say ASD[voxel]). medpy's ``assd`` instead averages the two directed means (equal
-  to ours when both surfaces have the same size); medpy's ``asd``, which the public
-  SSL4MIS-derived code calls, is only the directed mean from prediction to ground truth.
+  the cut (the same choice medpy makes: ``binary_erosion`` with ``border_value=0``).
+  ``d(x, S)`` is the Euclidean distance from voxel centre ``x`` to the nearest voxel
+  centre of ``S``, in mm when ``spacing=(z, y, x)`` is given, in voxels otherwise.
+* Directed average surface distance (`average_surface_distance`)
+  ``ASD(P -> G) = mean_{p in S(P)} d(p, S(G))``.
+* Symmetric ASD (`average_symmetric_surface_distance`)
+  ``= (sum_{p in S(P)} d(p, S(G)) + sum_{g in S(G)} d(g, S(P))) / (|S(P)| + |S(G)|)``,
+  the pooled mean of both directions (Heimann et al., IEEE TMI 2009, the definition
+  behind the name).
 
-Empty masks, per class and volume (explicit, because 3D ACDC test volumes can have a
-structure the model misses entirely):
+medpy (``medpy.metric.binary``), which the papers' public code calls, uses the same
+surfaces and ``scipy.ndimage.distance_transform_edt``:
+
+* ``dc(result, reference)``: the Dice above.
+* ``asd(result, reference, voxelspacing=None)``: the *directed* mean from the surface of
+  ``result`` to that of ``reference`` only, ``ASD(P -> G)`` when called as
+  ``asd(pred, gt)``; voxel units without ``voxelspacing``.
+* ``assd``: in medpy 0.5.x (checked against 0.5.2) the mean of the pooled distances of
+  both directions, i.e. the symmetric ASD above (equal to rounding, ~1e-13); in medpy
+  <= 0.4.0 it was the average of the two directed means
+  ``(asd(P, G) + asd(G, P)) / 2``, which equals the pooled mean only when both surfaces
+  have the same number of voxels.
+* every distance raises ``RuntimeError`` when either mask is empty.
+
+Protocols (``protocol=`` of `evaluate_volume`, ``mona-lab evaluate --protocol``):
+
+``"strict"`` (default, mona_lab's own): Dice and the pooled symmetric ASD, in mm when the
+volume's spacing is known (NIfTI, phantom) and in voxels when it is not (SSL4MIS h5).
+Empty masks, per class and volume:
 
 ==================  =======  ==========================================================
 case                 Dice    ASD
@@ -36,13 +60,31 @@ one of them empty    0.0     the volume diagonal ``sqrt(sum(((n_i - 1) s_i)^2))`
                              ``empty_asd="nan"``
 ==================  =======  ==========================================================
 
-Why this differs from the public code: SSL4MIS's ``calculate_metric_percase`` returns
-Dice 0 *and distance 0* whenever the prediction is empty, so a missed structure gets a
-perfect distance and lowers the mean ASD, and it scores a correct empty prediction
-(both empty) as Dice 0. medpy itself raises on an empty mask. We give a missed structure
-the worst distance the volume allows so that means stay finite and comparable and a
-miss can never look better than an imperfect hit; ``empty_asd="nan"`` is there for
-users who prefer to leave undefined values out.
+``"paper"`` (reproduces the numbers of the papers' test scripts): the per-case metric of
+the authors' public code, ``calculate_metric_percase`` in ``code/test_2D.py`` of the ARCO
+repository (whose code base MONA shares) and of the ACTION repository (shared with
+ACTION++), applied per class to ``prediction == c, label == c``:
+medpy ``dc`` and ``asd(pred, gt)`` with no ``voxelspacing``, so the ASD is the directed
+``ASD(P -> G)`` in voxels of the native grid (any known spacing is ignored), and
+
+==================================  =======  =====
+case                                 Dice    ASD
+==================================  =======  =====
+both non-empty                       dc      ``ASD(P -> G)``, voxels
+prediction non-empty, truth empty    1.0     0.0
+prediction empty (truth either)      0.0     0.0
+==================================  =======  =====
+
+so a missed structure gets a perfect distance, a false positive on an absent structure
+scores Dice 1, and a correct "absent" (both empty) scores Dice 0. In the 20 ACDC
+validation volumes every structure is present in the ground truth, so there only a missed
+structure triggers these rules. The directed ASD is not the symmetric one: issue 12
+measured 20-35 % differences in mean ASD on perturbed ACDC validation predictions and up
+to 3x per case, so always say which protocol a number comes from. (ARCO's 3D LA script,
+``test_util.py``, applies the same rule to an empty prediction. SSL4MIS's own
+``test_2D_fully.py`` calls medpy without the empty-mask branches, so it stops on an empty
+mask; its current training-time ``val_2D.py`` passes ``voxelspacing=[10, 1, 1]`` and scores
+an empty mask as Dice 0 / ASD 10: neither is what the papers' tables use.)
 
 Means: every mean here (over classes in `evaluate_volume`, over volumes and classes in
 `summarise`) skips NaN (``np.nanmean``) and is NaN only when no value is defined; NaN
@@ -61,6 +103,13 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 EMPTY_ASD_CHOICES = ("diagonal", "nan")
+PROTOCOL_CHOICES = ("strict", "paper")
+PROTOCOL_DESCRIPTIONS = {
+    "strict": "Dice and pooled symmetric ASD (mm when the spacing is known, else voxels); "
+              "a class in only one mask: Dice 0, ASD = volume diagonal; both empty: Dice 1, ASD 0",
+    "paper": "the papers' test scripts: medpy dc and directed asd(pred -> gt) in voxels; "
+             "empty truth: Dice 1, ASD 0; empty prediction: Dice 0, ASD 0",
+}
 _CROSS_3D = ndimage.generate_binary_structure(3, 1)
 
 
@@ -136,6 +185,13 @@ def _check_empty_asd(empty_asd: str) -> str:
     if empty_asd not in EMPTY_ASD_CHOICES:
         raise ValueError(f"empty_asd must be one of {EMPTY_ASD_CHOICES}, got {empty_asd!r}")
     return empty_asd
+
+
+def check_protocol(protocol: Any) -> str:
+    """Return ``protocol`` if it is one of `PROTOCOL_CHOICES`, else raise ``ValueError``."""
+    if not isinstance(protocol, str) or protocol not in PROTOCOL_CHOICES:
+        raise ValueError(f"protocol must be one of {PROTOCOL_CHOICES} (see mona_lab.metrics), got {protocol!r}")
+    return protocol
 
 
 # ----------------------------------------------------------------------------- Dice
@@ -225,20 +281,103 @@ def average_symmetric_surface_distance(
                        _check_empty_asd(empty_asd))
 
 
+def _surface_distances(
+    pred: np.ndarray, target: np.ndarray, sampling: tuple[float, float, float], symmetric: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``d(p, S(target))`` for every ``p`` in ``S(pred)`` (C order) and, when ``symmetric``,
+    ``d(g, S(pred))`` for every ``g`` in ``S(target)``; both masks must be non-empty.
+
+    The distance transform runs on the bounding box of both surfaces only (exact: every
+    surface voxel, source or target of a distance, lies inside it)."""
+    surf_pred, surf_target = _surface(pred), _surface(target)
+    both = surf_pred | surf_target
+    box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in np.nonzero(both))
+    surf_pred, surf_target = surf_pred[box], surf_target[box]
+    to_target = ndimage.distance_transform_edt(~surf_target, sampling=sampling)[surf_pred]
+    if not symmetric:
+        return to_target, None
+    to_pred = ndimage.distance_transform_edt(~surf_pred, sampling=sampling)[surf_target]
+    return to_target, to_pred
+
+
 def _asd_binary(pred: np.ndarray, target: np.ndarray, sampling: tuple[float, float, float], empty_asd: str) -> float:
     pred_any, target_any = bool(pred.any()), bool(target.any())
     if not pred_any and not target_any:
         return 0.0
     if pred_any != target_any:
         return volume_diagonal(pred.shape, sampling) if empty_asd == "diagonal" else float("nan")
-    surf_pred, surf_target = _surface(pred), _surface(target)
-    both = surf_pred | surf_target
-    box = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in np.nonzero(both))
-    surf_pred, surf_target = surf_pred[box], surf_target[box]
-    dist_to_target = ndimage.distance_transform_edt(~surf_target, sampling=sampling)
-    dist_to_pred = ndimage.distance_transform_edt(~surf_pred, sampling=sampling)
-    total = dist_to_target[surf_pred].sum() + dist_to_pred[surf_target].sum()
-    return float(total / (surf_pred.sum() + surf_target.sum()))
+    to_target, to_pred = _surface_distances(pred, target, sampling, symmetric=True)
+    total = to_target.sum() + to_pred.sum()
+    return float(total / (to_target.size + to_pred.size))
+
+
+def average_surface_distance(pred_mask: Any, target_mask: Any, spacing: Sequence[float] | None = None) -> float:
+    """Directed ASD from the prediction's surface to the ground truth's: ``mean_{p in S(P)} d(p, S(G))``.
+
+    This is medpy's ``asd(result=pred, reference=gt, voxelspacing=spacing)`` (same surface,
+    same distance transform; equal to rounding), the ASD of the papers' test scripts (see
+    the module docstring, protocol ``"paper"``). It is not symmetric: a prediction that
+    misses part of a structure is not penalised for the missed surface.
+
+    Args:
+        pred_mask: predicted binary mask ``[D, H, W]`` (bool or 0/1), not empty.
+        target_mask: ground-truth binary mask, same shape, not empty.
+        spacing: voxel size ``(z, y, x)`` in mm; None for voxel units (as the papers).
+
+    Returns:
+        the directed ASD in mm (voxels when ``spacing`` is None).
+
+    Raises:
+        ValueError: shapes differ or are not 3D, masks are not binary, bad ``spacing``, or a
+            mask is empty (the distance is undefined; medpy raises ``RuntimeError`` there).
+    """
+    pred_arr, target_arr, _ = _check_pair(pred_mask, target_mask, 2)
+    sampling = _check_spacing(spacing)
+    for name, arr in (("pred_mask", pred_arr), ("target_mask", target_arr)):
+        if not arr.any():
+            raise ValueError(
+                f"{name} is empty (shape {tuple(arr.shape)}): the directed surface distance is undefined; "
+                "evaluate_volume(..., protocol='paper') applies the papers' empty-mask rules"
+            )
+    to_target, _ = _surface_distances(pred_arr.astype(bool), target_arr.astype(bool), sampling, symmetric=False)
+    return float(to_target.mean())
+
+
+def paper_scores_per_class(pred: Any, target: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dice and ASD of every foreground class as the papers' test scripts compute them.
+
+    Per class ``c`` with ``P = pred == c``, ``G = target == c`` (module docstring, protocol
+    ``"paper"``): both non-empty: Dice ``2 |P n G| / (|P| + |G|)`` (medpy ``dc``) and the
+    directed ASD ``mean_{p in S(P)} d(p, S(G))`` in voxels (medpy ``asd(P, G)`` without
+    spacing); ``P`` non-empty, ``G`` empty: Dice 1, ASD 0; ``P`` empty: Dice 0, ASD 0
+    (also when ``G`` is empty).
+
+    Args:
+        pred: predicted labels ``[D, H, W]`` in ``[0, num_classes)``.
+        target: ground-truth labels ``[D, H, W]``.
+        num_classes: number of classes including background.
+
+    Returns:
+        ``(dice, asd)``, two ``[num_classes - 1]`` float64 arrays (ASD in voxels, never NaN).
+
+    Raises:
+        ValueError: see `dice_per_class`.
+    """
+    pred_arr, target_arr, num_classes = _check_pair(pred, target, num_classes)
+    dice_all = dice_per_class(pred_arr, target_arr, num_classes)
+    dice = np.zeros(num_classes - 1, dtype=np.float64)
+    asd = np.zeros(num_classes - 1, dtype=np.float64)
+    for k, c in enumerate(range(1, num_classes)):
+        p, g = pred_arr == c, target_arr == c
+        if not p.any():
+            continue  # Dice 0, ASD 0 (missed structure, or both empty)
+        if not g.any():
+            dice[k] = 1.0  # ASD 0 (false positive on an absent structure)
+            continue
+        dice[k] = dice_all[k]
+        to_target, _ = _surface_distances(p, g, (1.0, 1.0, 1.0), symmetric=False)
+        asd[k] = float(to_target.mean())
+    return dice, asd
 
 
 def asd_per_class(
@@ -287,7 +426,8 @@ def evaluate_volume(
     num_classes: int,
     spacing: Sequence[float] | None = None,
     *,
-    empty_asd: str = "diagonal",
+    empty_asd: str | None = None,
+    protocol: str = "strict",
 ) -> dict[str, Any]:
     """Dice and ASD of every foreground class of one volume, and their means over classes.
 
@@ -295,20 +435,40 @@ def evaluate_volume(
         pred: predicted labels ``[D, H, W]``.
         target: ground-truth labels ``[D, H, W]``.
         num_classes: number of classes including background.
-        spacing: voxel size ``(z, y, x)`` in mm, or None (voxel units).
-        empty_asd: ``"diagonal"`` or ``"nan"`` (module docstring).
+        spacing: voxel size ``(z, y, x)`` in mm, or None (voxel units). Checked under both
+            protocols but used by ``"strict"`` only: ``"paper"`` measures in voxels, as the
+            papers' scripts (they pass no spacing to medpy).
+        empty_asd: ``"diagonal"`` (default) or ``"nan"``, the strict protocol's ASD for a
+            class present in only one mask; must be None with ``protocol="paper"``.
+        protocol: ``"strict"`` (default: symmetric ASD, mona_lab's empty-mask table) or
+            ``"paper"`` (`paper_scores_per_class`); see the module docstring.
 
     Returns:
         ``{"dice": [C-1 floats], "asd": [C-1 floats], "mean_dice": float,
-        "mean_asd": float, "pred_empty": [C-1 bools], "target_empty": [C-1 bools]}``,
-        plain Python values (JSON-friendly). Means skip NaN.
+        "mean_asd": float, "pred_empty": [C-1 bools], "target_empty": [C-1 bools],
+        "protocol": str, "asd_units": "mm" | "voxels"}``, plain Python values
+        (JSON-friendly). Means skip NaN.
 
     Raises:
-        ValueError: see `dice_per_class` and `asd_per_class`.
+        ValueError: see `dice_per_class` and `asd_per_class`; also an unknown ``protocol``
+            or ``empty_asd`` given with ``protocol="paper"``.
     """
+    protocol = check_protocol(protocol)
     pred_arr, target_arr, num_classes = _check_pair(pred, target, num_classes)
-    dice = dice_per_class(pred_arr, target_arr, num_classes)
-    asd = asd_per_class(pred_arr, target_arr, num_classes, spacing, empty_asd=empty_asd)
+    sampling = _check_spacing(spacing)
+    if protocol == "paper":
+        if empty_asd is not None:
+            raise ValueError(
+                f"empty_asd={empty_asd!r} applies to protocol='strict' only; protocol='paper' "
+                "uses the papers' fixed empty-mask rules (see mona_lab.metrics)"
+            )
+        dice, asd = paper_scores_per_class(pred_arr, target_arr, num_classes)
+        units = "voxels"
+    else:
+        dice = dice_per_class(pred_arr, target_arr, num_classes)
+        asd = asd_per_class(pred_arr, target_arr, num_classes, sampling,
+                            empty_asd="diagonal" if empty_asd is None else empty_asd)
+        units = "voxels" if spacing is None else "mm"
     present_pred = np.bincount(pred_arr.ravel(), minlength=num_classes)[1:] > 0
     present_target = np.bincount(target_arr.ravel(), minlength=num_classes)[1:] > 0
     return {
@@ -318,7 +478,65 @@ def evaluate_volume(
         "mean_asd": _nanmean(asd),
         "pred_empty": [bool(not v) for v in present_pred],
         "target_empty": [bool(not v) for v in present_target],
+        "protocol": protocol,
+        "asd_units": units,
     }
+
+
+PER_VOLUME_COLUMNS = ("volume", "class", "dice", "asd", "pred_empty", "target_empty")
+
+
+def per_volume_rows(
+    case_ids: Sequence[str], results: Sequence[dict[str, Any]], class_names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per volume and foreground class, to find the worst cases behind a mean.
+
+    Args:
+        case_ids: the ``N`` volume names, in the order of ``results``.
+        results: the ``N`` per-volume dicts from `evaluate_volume`.
+        class_names: the ``C-1`` foreground class names.
+
+    Returns:
+        ``N * (C-1)`` dicts with the keys `PER_VOLUME_COLUMNS` (``volume``, ``class``,
+        ``dice``, ``asd``, ``pred_empty``, ``target_empty``), volume-major, in input order.
+
+    Raises:
+        ValueError: ``case_ids`` and ``results`` differ in length, or a result does not hold
+            one value per class name.
+    """
+    if len(case_ids) != len(results):
+        raise ValueError(f"got {len(case_ids)} case ids for {len(results)} results")
+    names = [str(n) for n in class_names]
+    rows = []
+    for case, result in zip(case_ids, results):
+        if any(len(result.get(key, ())) != len(names) for key in ("dice", "asd", "pred_empty", "target_empty")):
+            raise ValueError(
+                f"result of volume {case!r} does not hold one value per class for {names} "
+                "(pass the evaluate_volume results and the foreground class names)"
+            )
+        for k, name in enumerate(names):
+            rows.append({
+                "volume": str(case), "class": name, "dice": float(result["dice"][k]), "asd": float(result["asd"][k]),
+                "pred_empty": bool(result["pred_empty"][k]), "target_empty": bool(result["target_empty"][k]),
+            })
+    return rows
+
+
+def per_volume_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """`per_volume_rows` as CSV text: header `PER_VOLUME_COLUMNS`, floats as Python ``repr``
+    (round-trip exact; ``nan`` for undefined values), booleans as ``true``/``false``."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(PER_VOLUME_COLUMNS)
+    for row in rows:
+        writer.writerow([
+            repr(row[c]) if isinstance(row[c], float) else str(row[c]).lower() if isinstance(row[c], bool) else row[c]
+            for c in PER_VOLUME_COLUMNS
+        ])
+    return buffer.getvalue()
 
 
 def summarise(results: Sequence[dict[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:

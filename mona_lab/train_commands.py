@@ -36,17 +36,42 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from mona_lab.engine import evaluate_checkpoint
+    """Score a checkpoint; ``--protocol`` picks the metric conventions (`mona_lab.metrics`),
+    ``--csv`` writes one row per volume and class (atomically), ``--json`` prints everything."""
+    from pathlib import Path
 
-    summary = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.device)
+    from mona_lab.atomic_files import atomic_write_text
+    from mona_lab.engine import evaluate_checkpoint
+    from mona_lab.errors import MonaLabError
+    from mona_lab.metrics import PROTOCOL_DESCRIPTIONS, per_volume_csv
+
+    csv_path = Path(args.csv) if args.csv is not None else None
+    if csv_path is not None:  # refuse a path that cannot be written before the (long) evaluation
+        if csv_path.is_dir():
+            raise MonaLabError(f"--csv {csv_path} is a folder; name a file, e.g. {csv_path / 'per_volume.csv'}")
+        existing = next((a for a in csv_path.parents if a.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise MonaLabError(f"--csv {csv_path} cannot be written: {existing} is a file, not a folder")
+    summary = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.device, args.protocol)
+    if csv_path is not None:
+        try:
+            atomic_write_text(csv_path, per_volume_csv(summary["per_volume"]))
+        except OSError as err:
+            raise MonaLabError(f"--csv {csv_path} could not be written ({err.strerror or err})") from err
     if args.json:
         print(json.dumps(summary, sort_keys=True))
         return 0
     print(f"{summary['split']} split of {summary['dataset']}: {summary['num_volumes']} volumes")
-    print(f"{'class':<14}{'Dice':>8}{'ASD':>9}")
+    print(f"protocol {summary['protocol']}: {PROTOCOL_DESCRIPTIONS[summary['protocol']]}")
+    print(f"{'class':<14}{'Dice':>8}{'ASD':>9}   (ASD in {summary['asd_units']})")
     for name, values in summary["per_class"].items():
         print(f"{name:<14}{values['dice']:>8.4f}{values['asd']:>9.3f}")
     print(f"{'mean':<14}{summary['mean_dice']:>8.4f}{summary['mean_asd']:>9.3f}")
+    worst = min(summary["per_volume"], key=lambda row: (row["dice"], -row["asd"]), default=None)
+    if worst is not None:
+        print(f"lowest Dice: {worst['volume']} {worst['class']} (Dice {worst['dice']:.4f}, ASD {worst['asd']:.3f})")
+    if csv_path is not None:
+        print(f"wrote {len(summary['per_volume'])} per-volume rows to {csv_path}")
     return 0
 
 
@@ -130,5 +155,12 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--root", default=None)
     e.add_argument("--split", choices=("val", "test"), default="val")
     e.add_argument("--device", default="auto")
-    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument(
+        "--protocol", choices=("strict", "paper"), default="strict",
+        help="strict (default): Dice + symmetric ASD (mm when the spacing is known), a missed class gets the volume "
+             "diagonal; paper: the papers' test scripts (medpy dc and directed asd pred->gt in voxels, empty truth "
+             "Dice 1/ASD 0, empty prediction Dice 0/ASD 0)",
+    )  # fmt: skip
+    e.add_argument("--csv", default=None, metavar="PATH", help="also write one row per volume and class to PATH (CSV)")
+    e.add_argument("--json", action="store_true", help="print one JSON object (with per-volume, per-class rows)")
     e.set_defaults(handler=_cmd_evaluate)
