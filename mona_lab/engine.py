@@ -6,9 +6,14 @@
 - ``config.json``: the `TrainConfig`;
 - ``log.csv``: one row per iteration with every loss component, the learning rate, the
   contrastive temperature and, at validation iterations, the mean validation Dice;
-- ``last.pt`` (and ``best.pt``, the best validation Dice so far): model, teacher,
-  optimiser, queues and memory banks, batch-stream position, RNG states and config --
-  tensors and plain values only, written atomically, read with ``weights_only=True``;
+- ``last.pt``: everything an exact resume needs -- student, teacher, optimiser, queues and
+  memory banks, batch-stream position, RNG states and config -- tensors and plain values
+  only, written atomically, read with ``weights_only=True``; written every
+  ``checkpoint_every`` iterations, whenever ``checkpoint_minutes`` of wall time have passed
+  since the last one, at the end, and when Ctrl-C / SIGTERM stops the run (at the end of
+  the step in progress; `TrainingInterrupted` then says how to resume);
+- ``best.pt`` (the best validation Dice so far): the student's weights and what evaluation
+  needs to rebuild it (`model_state`), a fraction of ``last.pt``'s size;
 - ``metrics.json``: per-class Dice and ASD on the validation volumes and their means;
 - ``dynamics.csv`` (every ``dynamics_every`` iterations): weight norms of the first conv,
   the bottleneck conv and the classifier, and each loss term's gradient norm there
@@ -75,8 +80,12 @@ class NonFiniteLossError(MonaLabError):
 
 
 # ---------------------------------------------------------------------------- helpers
-def _prepare_out(config: TrainConfig, info: distributed.DistInfo) -> Path:
+def _check_out(config: TrainConfig) -> Path:
+    """Refuse a bad ``--out`` before anything is written: a file, an existing non-empty
+    folder without ``resume``, or a ``resume`` that does not match the saved run."""
     out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise MonaLabError(f"--out {out} is a file, not a folder; choose a folder for the run's outputs")
     if config.resume:
         saved = TrainConfig.load(out / "config.json") if (out / "config.json").exists() else None
         if saved is None or not (out / "last.pt").exists():
@@ -90,12 +99,55 @@ def _prepare_out(config: TrainConfig, info: distributed.DistInfo) -> Path:
             raise MonaLabError(f"--resume: --iterations {config.iterations} is below the saved run's {saved.iterations}")
     elif out.exists() and any(out.iterdir()):
         raise MonaLabError(f"output folder {out} already exists and is not empty; pass --resume to continue it or choose another --out")
+    return out
+
+
+def _create_out(config: TrainConfig, info: distributed.DistInfo) -> Path:
+    """Create ``--out`` and write ``config.json`` (after every argument has been checked)."""
+    out = Path(config.out)
     distributed.barrier(info)  # every process has checked before the main one writes
     if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise MonaLabError(f"--out {out} could not be created ({err.strerror or err})") from err
         config.save(out / "config.json")
     distributed.barrier(info)
     return out
+
+
+class TrainingInterrupted(MonaLabError):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run; ``last.pt`` holds the last finished iteration."""
+
+    exit_code = 130
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a request that the loop honours at the end of a step, so
+    the checkpoint it writes is a consistent state. A second Ctrl-C stops at once. Only in
+    the main thread of a single-process run (a signal handler cannot be set elsewhere,
+    and ranks of a distributed run would stop at different steps)."""
+
+    def __init__(self, enabled: bool) -> None:
+        import signal
+        import threading
+
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+        self._signal = signal
+        if enabled and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested is not None and signum == self._signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.requested = self._signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            self._signal.signal(sig, handler)
+        self._previous = {}
 
 
 def learning_rate(config: TrainConfig, stage_step: int, stage_iterations: int) -> float:
@@ -230,8 +282,9 @@ def train(config: TrainConfig, data=None) -> TrainResult:
 
     device = select_device(config.device)
     info = distributed.init(device)
+    stop = None
     try:
-        out = _prepare_out(config, info)
+        out = _check_out(config)
         seed_everything(config.seed)
         if data is None:
             data = load_dataset(config.dataset, root=config.root, image_size=config.image_size, seed=config.seed)
@@ -247,6 +300,8 @@ def train(config: TrainConfig, data=None) -> TrainResult:
             labeled_fraction=method.labeled_fraction,
             seed=config.seed * 1000 + info.rank,
         )
+        # every argument has been checked (data, split, method): now --out may be written
+        out = _create_out(config, info)
         # model initialisation is seeded once for every process (DDP also broadcasts rank 0's)
         method.to(device)
         if device.type == "cuda":
@@ -301,6 +356,11 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                 "cpu_seconds": cpu_before + time.process_time() - cpu_started,
             }
 
+        def save_last(next_step: int) -> None:
+            nonlocal last_saved
+            atomic_torch_save(checkpoint_state(next_step), out / "last.pt")
+            last_saved = time.monotonic()
+
         def validate() -> dict:
             method.eval()
             try:
@@ -312,6 +372,8 @@ def train(config: TrainConfig, data=None) -> TrainResult:
 
         method.train()
         summary = None
+        last_saved = time.monotonic()
+        stop = _StopRequest(enabled=not info.enabled)
         for step in range(start_step, total):
             stage, stage_step = stage_at(stages, step)
             lr = learning_rate(config, stage_step, stage.iterations)
@@ -352,13 +414,24 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                 if summary["mean_dice"] > best_dice:
                     best_dice = summary["mean_dice"]
                     if info.is_main:
-                        atomic_torch_save(checkpoint_state(done), out / "best.pt")
+                        atomic_torch_save(model_state(method, config, data.class_names), out / "best.pt")
             log.write(row)
-            if info.is_main and (done % config.checkpoint_every == 0 or done == total):
-                atomic_torch_save(checkpoint_state(done), out / "last.pt")
+            minutes = (time.monotonic() - last_saved) / 60.0
+            due = done % config.checkpoint_every == 0 or done == total or stop.requested is not None
+            if info.is_main and (due or 0 < config.checkpoint_minutes <= minutes):
+                save_last(done)
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+            if stop.requested is not None and done < total:
+                if progress is not None:
+                    progress.close()
+                log.close()
+                raise TrainingInterrupted(
+                    f"{stop.requested} at iteration {done} of {total}: {out / 'last.pt'} holds it; continue with the "
+                    f"same command plus --resume (mona-lab train ... --out {out} --resume)"
+                )
+        stop.restore()
         if progress is not None:
             progress.close()
         log.close()
@@ -379,7 +452,23 @@ def train(config: TrainConfig, data=None) -> TrainResult:
         distributed.barrier(info)
         return TrainResult(out, metrics, method)
     finally:
+        if stop is not None:
+            stop.restore()
         distributed.shutdown(info)
+
+
+def model_state(method: Method, config: TrainConfig, class_names) -> dict[str, Any]:
+    """What ``best.pt`` holds: the student's weights and what evaluation needs to rebuild
+    it (its model config, class names, image size, the run's config) -- no teacher,
+    optimiser, memory banks or random states, so it is a fraction of ``last.pt``."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": config.to_dict(),
+        "model_config": method.student.config.to_dict(),
+        "class_names": list(class_names),
+        "image_size": config.image_size,
+        "method": {f"student.{k}": v for k, v in method.student.state_dict().items()},
+    }
 
 
 # ---------------------------------------------------------------------------- evaluation

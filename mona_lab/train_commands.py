@@ -17,7 +17,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for name in (
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
             "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "validate_every",
-            "checkpoint_every", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
+            "checkpoint_every", "checkpoint_minutes", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
             "unsup_rampup", "head_grad_scale", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
             "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
         )  # fmt: skip
@@ -138,7 +138,11 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         help="write weight and per-term gradient norms to dynamics.csv every N iterations (default 100; 0 off)",
     )  # fmt: skip
     p.add_argument("--validate-every", type=int, default=None)
-    p.add_argument("--checkpoint-every", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=None, help="write last.pt every N iterations (default 500)")
+    p.add_argument(
+        "--checkpoint-minutes", type=float, default=None,
+        help="also write last.pt after this many minutes of wall time (default 2; 0 off); Ctrl-C writes one too",
+    )  # fmt: skip
     p.add_argument(
         "--without",
         nargs="*",
