@@ -71,6 +71,10 @@ class TrainConfig:
     lr_schedule: str = "step"  # "step": /10 every lr_step_every iterations; "poly": (1 - t/T)^0.9
     lr_step_every: int = 2500
     ema_momentum: float = 0.99
+    # EMA warm-up of the public code: momentum min(1 - 1/(t+1), ema_momentum) at update t, so the
+    # teacher is not a copy of the random initialisation for the first ~100 steps. The papers
+    # print only "EMA decay 0.99" (False = as printed); see EMATeacher.warmup_momentum
+    ema_warmup: bool = True
     amp: bool = True  # bf16 autocast on CUDA where supported; ignored on CPU
     # model
     width: float = 1.0
@@ -280,6 +284,7 @@ class TrainConfig:
 # The papers' recipe as printed (MONA Sec. III-B / IV-B, ACTION Sec. 3, reference notes), for
 # every field where the working recipe departs from it.
 PAPER_RECIPE: dict[str, Any] = {
+    "ema_warmup": False,
     "strong_labeled": True,
     "unsup_weighting": "share",
     "pseudo_label_threshold": 0.97,

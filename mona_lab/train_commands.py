@@ -23,6 +23,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
         if getattr(args, name) is not None
     })
+    if args.ema_warmup is not None:
+        options["ema_warmup"] = args.ema_warmup == "on"
     options["labeled"] = parse_labeled(args.labeled)
     options["progress"] = not args.no_progress
     if args.student_labeled_view is not None:
@@ -133,6 +135,10 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         help="confidence a pseudo-label needs to enter L_unsup (paper 0.97; default 0.9)",
     )  # fmt: skip
     p.add_argument("--ema-momentum", type=float, default=None, help="EMA teacher momentum (0.99)")
+    p.add_argument(
+        "--ema-warmup", choices=("on", "off"), default=None,
+        help="EMA momentum min(1 - 1/(t+1), m) as in the public code (default on; off = paper as printed)",
+    )  # fmt: skip
     p.add_argument(
         "--dynamics-every", type=int, default=None,
         help="write weight and per-term gradient norms to dynamics.csv every N iterations (default 100; 0 off)",

@@ -288,6 +288,38 @@ def test_ema_copy_mode_copies_buffers_and_momentum_override():
         assert torch.equal(t, s), name
 
 
+def test_ema_warmup_follows_the_public_code_schedule():
+    """min(1 - 1/(t+1), m): 0 at the first update (the teacher becomes the student), 0.5,
+    0.9 at t = 9, then capped at m; the count survives a state_dict round trip."""
+    student = _perturbed_student()
+    teacher = EMATeacher(student, momentum=0.99)
+    seen = []
+    for _ in range(120):
+        seen.append(teacher.warmup_momentum())
+        teacher.update(student, momentum=seen[-1])
+    assert seen[0] == 0.0 and seen[1] == 0.5 and abs(seen[9] - 0.9) < 1e-12
+    assert seen[99] == 0.99 and seen[119] == 0.99 and all(a <= b for a, b in zip(seen, seen[1:]))
+    other = EMATeacher(student, momentum=0.99)
+    other.load_state_dict(teacher.state_dict())
+    assert other.warmup_momentum() == 0.99
+
+
+def test_the_method_uses_the_warmup_unless_the_paper_recipe_asks_for_a_plain_ema():
+    from mona_lab.config import TrainConfig
+    from mona_lab.methods import build_method
+
+    for warmup, first_momentum in ((True, 0.0), (False, 0.99)):
+        method = build_method(TrainConfig(method="mean-teacher", out="x", width=0.25, ema_warmup=warmup), 4)
+        before = {k: v.clone() for k, v in method.teacher.module.state_dict().items()}
+        with torch.no_grad():
+            for p in method.student.parameters():
+                p.add_(1.0)
+        method.after_step()
+        name = next(n for n, _ in method.student.named_parameters())
+        expected = first_momentum * before[name] + (1 - first_momentum) * method.student.state_dict()[name]
+        torch.testing.assert_close(method.teacher.module.state_dict()[name], expected)
+
+
 def test_ema_teacher_takes_no_gradient():
     student = _perturbed_student()
     teacher = EMATeacher(student)

@@ -128,7 +128,8 @@ class Method(nn.Module):
     def after_step(self) -> None:
         """After the optimiser step: EMA teacher update, then the queue pushes of the step."""
         if self.teacher is not None:
-            self.teacher.update(self.student)
+            warmup = self.teacher.warmup_momentum() if self.config.ema_warmup else None
+            self.teacher.update(self.student, momentum=warmup)
         for push, tensor in self._pending:
             push(tensor.detach())
         self._pending = []

@@ -77,6 +77,15 @@ class EMATeacher(nn.Module):
         return self.module(*args, **kwargs)
 
     @torch.no_grad()
+    def warmup_momentum(self) -> float:
+        """The public code's EMA warm-up: ``min(1 - 1 / (t + 1), momentum)`` with ``t`` the
+        updates so far (SSL4MIS ``update_ema_variables``, the code base of the four papers'
+        baselines; Tarvainen & Valpola 2017). The teacher follows the student closely while
+        it changes fast (t = 1: 0.5, t = 9: 0.9) and settles at ``momentum`` after
+        ``1 / (1 - momentum)`` updates; the papers print only the final 0.99."""
+        t = int(self.num_updates)
+        return min(1.0 - 1.0 / (t + 1), self.momentum)
+
     def update(self, student: nn.Module, momentum: float | None = None) -> None:
         """One EMA step: ``teacher = m * teacher + (1 - m) * student`` for every parameter.
 
