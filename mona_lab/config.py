@@ -169,7 +169,7 @@ class TrainConfig:
             raise MonaLabError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}")
         if self.dataset not in DATASET_CHOICES:
             raise MonaLabError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASET_CHOICES)}")
-        for name in ("iterations", "image_size", "batch_size", "validate_every", "checkpoint_every"):
+        for name in ("iterations", "image_size", "batch_size", "validate_every", "checkpoint_every", "lr_step_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise MonaLabError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")

@@ -16,7 +16,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         name: getattr(args, name)
         for name in (
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
-            "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "validate_every",
+            "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "lr_step_every", "validate_every",
             "checkpoint_every", "checkpoint_minutes", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
             "unsup_rampup", "head_grad_scale", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
             "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
@@ -94,7 +94,8 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=float, default=None, help="UNet width multiplier (1.0: 16..256 channels)")
     p.add_argument("--embed-dim", type=int, default=None, help="embedding size (512 MONA, 128 ACTION++)")
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--lr-schedule", choices=("step", "poly"), default=None)
+    p.add_argument("--lr-schedule", choices=("step", "poly"), default=None, help="step (default) or poly (0.9)")
+    p.add_argument("--lr-step-every", type=int, default=None, help="step schedule: divide the lr by 10 every N iterations of a stage (2500)")
     p.add_argument("--temperature-schedule", default=None, help="fixed, cosine, step, random or oscillating")
     p.add_argument("--num-queries", type=int, default=None)
     p.add_argument("--num-negatives", type=int, default=None)

@@ -89,6 +89,14 @@ def test_unsup_rampup_scales_every_auxiliary_term_but_not_l_sup(tmp_path):
         assert float(row["total"]) == pytest.approx(float(row["sup"]) + ramp * aux, rel=1e-4, abs=1e-5)
 
 
+def test_lr_step_every_divides_the_learning_rate_by_ten_on_schedule(tmp_path):
+    out = tmp_path / "step"
+    assert _train(out, "supervised", 5, "--lr", "0.05", "--lr-step-every", "2") == 0
+    assert [float(r["lr"]) for r in _log_rows(out)] == pytest.approx([0.05, 0.05, 0.005, 0.005, 0.0005])
+    with pytest.raises(MonaLabError, match="lr-step-every"):
+        TrainConfig(method="supervised", out="x", lr_step_every=0)
+
+
 def test_weak_student_view_and_mask_weighting_reach_the_config(tmp_path):
     out = tmp_path / "weak"
     args = ("--pretrain-iterations", "0", "--student-labeled-view", "weak", "--unsup-weighting", "mask")
