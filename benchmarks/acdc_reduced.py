@@ -60,6 +60,8 @@ def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
         cmd[cmd.index("--image-size"):cmd.index("--image-size")] = ["--pretrain-iterations", str(pretrain)]
     if recipe == "paper":
         cmd += ["--recipe", "paper"]
+    if args.lr_step_every is not None:
+        cmd += ["--lr-step-every", str(args.lr_step_every)]
     if method != "supervised":
         cmd += shlex.split(args.ssl_args)
     return cmd
@@ -162,7 +164,10 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--lr-schedule", default="poly", help="every run's learning-rate schedule")
+    parser.add_argument("--lr-schedule", default="step", help="every run's learning-rate schedule (step or poly)")
+    parser.add_argument(
+        "--lr-step-every", type=int, default=None, help="step schedule: lr / 10 every N iterations of a stage (default 2500)"
+    )
     parser.add_argument(
         "--ssl-args", default="", help="extra `mona-lab train` flags for the semi-supervised runs (experiments)"
     )
