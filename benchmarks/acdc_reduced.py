@@ -60,8 +60,8 @@ def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
         cmd[cmd.index("--image-size"):cmd.index("--image-size")] = ["--pretrain-iterations", str(pretrain)]
     if recipe == "paper":
         cmd += ["--recipe", "paper"]
-    if args.lr_step_every is not None:
-        cmd += ["--lr-step-every", str(args.lr_step_every)]
+    if args.lr_decay_at is not None:  # the same global iteration for every method
+        cmd += ["--lr-step-every", str(args.lr_decay_at - pretrain)]
     if method != "supervised":
         cmd += shlex.split(args.ssl_args)
     return cmd
@@ -166,8 +166,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--lr-schedule", default="step", help="every run's learning-rate schedule (step or poly)")
     parser.add_argument(
-        "--lr-step-every", type=int, default=None, help="step schedule: lr / 10 every N iterations of a stage (default 2500)"
-    )
+        "--lr-decay-at", type=int, default=None,
+        help="divide every run's lr by 10 at this iteration, pre-training included (step schedule; default: none)",
+    )  # fmt: skip
     parser.add_argument(
         "--ssl-args", default="", help="extra `mona-lab train` flags for the semi-supervised runs (experiments)"
     )
