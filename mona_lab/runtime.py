@@ -37,9 +37,14 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
     Args:
         seed: the run's seed, a non-negative integer.
         deterministic: on CUDA, also ask torch for deterministic kernels where they exist
-            (``warn_only`` so that ops without a deterministic version still run). CPU
-            kernels are deterministic already, and switching the flag imports torch's
-            compiler stack (seconds), so it is left alone without CUDA.
+            (``warn_only`` so that ops without a deterministic version still run). Without
+            CUDA the flag is left alone (switching it imports torch's compiler stack,
+            seconds): at a fixed thread count the CPU kernels mona_lab uses give the same
+            result every time. The exception, an accumulating ``index_put_`` (also behind
+            the backward of advanced indexing), sums repeated indices in a thread-dependent
+            order; the pixel contrasts avoid it (`mona_lab.losses.anatomical_contrast`,
+            ``_add_rows_at_pixels``; issue 12), which tests/test_thread_determinism.py checks
+            for every method with two threads.
 
     Returns:
         a CPU ``torch.Generator`` seeded with ``seed``, for code that wants its own stream.

@@ -179,10 +179,70 @@ def fit_grid(grid: int | tuple[int, ...], spatial_shape: tuple[int, ...]) -> int
     return tuple(min(int(g), int(size)) for g, size in zip(cells, spatial_shape))
 
 
+def _add_rows_at_pixels(upstream: torch.Tensor, pixel_index: torch.Tensor, rows: torch.Tensor) -> None:
+    """``upstream[b, :, s] += rows[i]`` for every flat index ``pixel_index[i] = b * S + s``
+    (repeated pixels add up), in place, with a result that does not depend on the thread count.
+
+    A pixel is often drawn more than once (queries and keys are drawn with replacement and
+    a query pixel can be a key too). ``index_put_(..., accumulate=True)`` on a CPU tensor
+    sums such repeats in whatever order the threads reach them once the work is large
+    enough to be split between threads (PyTorch lists it as nondeterministic on the CPU;
+    see ``torch.use_deterministic_algorithms``). Measured with torch 2.13 and two threads:
+    the same [4, 512, 256] gradient twice differed by up to 2e-6, and two identical MONA
+    runs drifted apart in the 6th-7th digit after a few steps (issue 12).
+    Here the repeats are first summed per distinct pixel with ``index_add_`` along dim 0,
+    whose CPU kernel adds the source rows of one destination row in index order whatever
+    the thread count (threads split the D columns or the destination rows, never one
+    element's sum), and the per-pixel sums are then added once each: with distinct
+    indices no element of ``upstream`` receives two additions, so their order cannot
+    matter. Same maths, and faster than the accumulating ``index_put_`` on the CPU
+    (about 10 ms instead of 29 ms for 3840 rows of 512 into [4, 512, 256], one thread).
+
+    Other devices keep ``index_put_(accumulate=True)``: on CUDA it is deterministic under
+    ``torch.use_deterministic_algorithms``, which `mona_lab.runtime.seed_everything` sets there.
+    """
+    spatial = upstream.shape[2]
+    channel = torch.arange(upstream.shape[1], device=pixel_index.device)
+    if upstream.device.type != "cpu":
+        item, position = pixel_index // spatial, pixel_index % spatial
+        upstream.index_put_((item[:, None], channel[None, :], position[:, None]), rows, accumulate=True)
+        return
+    distinct, inverse = torch.unique(pixel_index, return_inverse=True)
+    summed = rows.new_zeros((distinct.numel(), rows.shape[1])).index_add_(0, inverse, rows)
+    item, position = distinct // spatial, distinct % spatial
+    upstream.index_put_((item[:, None], channel[None, :], position[:, None]), summed, accumulate=True)
+
+
+class _GatherRows(torch.autograd.Function):
+    """``flat_features[index // S, :, index % S]`` whose backward adds the row gradients
+    with `_add_rows_at_pixels` (deterministic on the CPU) instead of the accumulating
+    ``index_put_`` that autograd uses for advanced indexing (not deterministic there)."""
+
+    @staticmethod
+    def forward(ctx, flat_features, index):
+        spatial = flat_features.shape[2]
+        ctx.save_for_backward(index)
+        ctx.shape, ctx.dtype = flat_features.shape, flat_features.dtype
+        return flat_features[index // spatial, :, index % spatial]
+
+    @staticmethod
+    def backward(ctx, grad_rows):
+        (index,) = ctx.saved_tensors
+        grad = grad_rows.new_zeros(ctx.shape, dtype=ctx.dtype)
+        if index.numel():
+            _add_rows_at_pixels(grad, index, grad_rows.to(ctx.dtype))
+        return grad, None
+
+
 def _gather_rows(flat_features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Rows of [B, D, S] features at flat pixel indices b * S + s -> [n, D] (no full copy)."""
-    spatial = flat_features.shape[2]
-    return flat_features[index // spatial, :, index % spatial]
+    """Rows of [B, D, S] features at flat pixel indices b * S + s -> [n, D] (no full copy).
+
+    Differentiable, with a backward that does not depend on the thread count (`_GatherRows`).
+    """
+    if not (flat_features.requires_grad and torch.is_grad_enabled()):
+        spatial = flat_features.shape[2]
+        return flat_features[index // spatial, :, index % spatial]
+    return _GatherRows.apply(flat_features, index)
 
 
 @dataclass
@@ -240,11 +300,7 @@ class _ClassMeansAndRows(torch.autograd.Function):
             per_class = (grad_means / counts.clamp_min(1)[:, None]).T.to(flat_features.dtype)  # [D, C]
             upstream = torch.bmm(per_class.expand(batch, dim, -1), one_hot.transpose(1, 2))  # [B, D, S]
         if grad_rows is not None and pixel_index.numel():
-            item, position = pixel_index // spatial, pixel_index % spatial
-            channel = torch.arange(dim, device=pixel_index.device)
-            upstream.index_put_(
-                (item[:, None], channel[None, :], position[:, None]), grad_rows.to(upstream.dtype), accumulate=True
-            )
+            _add_rows_at_pixels(upstream, pixel_index, grad_rows.to(upstream.dtype))
         dot = torch.empty_like(inv_norm)
         for b in range(batch):  # (x . G) per pixel; a [D, S] temporary per item, not a [B, D, S] one
             dot[b] = (flat_features[b] * upstream[b]).sum(dim=0)
@@ -639,7 +695,13 @@ class AnatomicalContrastLoss(nn.Module):
             stored = self.memory.reshape(-1, self.memory.shape[-1])[draw.key_memory_index]
             keys = torch.cat([keys, stored.to(device=keys.device, dtype=keys.dtype)])
         positives = class_means.detach() if self.detach_positive else class_means
-        positive_logit = (queries * positives[draw.query_class].to(queries.dtype)).sum(dim=1)  # [Q]
+        # each query's class mean as a one-hot [Q, C] x [C, D] product rather than
+        # positives[query_class]: the backward of that indexing is an accumulating
+        # index_put_, whose CPU sums over the queries of one class depend on the thread
+        # schedule (issue 12); a matrix product's backward is another matrix product, the
+        # same sums in a fixed order. Forward values are identical (one 1 per row).
+        selector = F.one_hot(draw.query_class, positives.shape[0]).to(positives.dtype)
+        positive_logit = (queries * (selector @ positives).to(queries.dtype)).sum(dim=1)  # [Q]
         similarity = queries @ keys.T  # [Q, P]
         if draw.negative_index is None:
             same_class = draw.key_class[None, :] == draw.query_class[:, None]
