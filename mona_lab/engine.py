@@ -21,8 +21,10 @@
 
 Exact resume: ``resume=True`` reloads ``last.pt`` and continues from its iteration with
 every random stream restored, so 6 + 6 iterations give the same ``metrics.json`` as 12 on
-the CPU. ``iterations`` may grow on resume (every schedule mona_lab uses by default is
-independent of it, except ATS and poly, whose curves then change from that point on).
+the CPU, at any thread count (tests/test_thread_determinism.py). ``iterations`` may grow
+on resume, but the schedules laid over the run's length then change from that point on:
+ATS, poly, the mean teacher's consistency ramp-up and ``--unsup-rampup``. For those, a run
+stopped early (Ctrl-C) and resumed with the same ``iterations`` is exact.
 
 Optimisation (MONA Sec. IV-B): SGD lr 0.01, momentum 0.9, weight decay 1e-4; the learning
 rate restarts at each stage (the papers train pre-training and fine-tuning as separate
