@@ -126,7 +126,8 @@ class TrainingInterrupted(MonaLabError):
 
 class _StopRequest:
     """Turns SIGINT/SIGTERM into a request that the loop honours at the end of a step, so
-    the checkpoint it writes is a consistent state. A second Ctrl-C stops at once. Only in
+    the checkpoint it writes is a consistent state. A second Ctrl-C stops at once; a signal
+    the process ignores (SIGINT under ``nohup``) stays ignored. Only in
     the main thread of a single-process run (a signal handler cannot be set elsewhere,
     and ranks of a distributed run would stop at different steps)."""
 
@@ -139,6 +140,8 @@ class _StopRequest:
         self._signal = signal
         if enabled and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) is signal.SIG_IGN:
+                    continue  # e.g. SIGINT of a job started with nohup or `&`: it stays ignored
                 self._previous[sig] = signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame) -> None:

@@ -49,7 +49,7 @@ def _metrics(out: Path) -> dict:
 
 
 def test_ctrl_c_keeps_the_finished_iterations_and_resume_continues_exactly(tmp_path, monkeypatch):
-    """SIGINT in the middle of iteration 5 stops the run after it, with last.pt at 6; the
+    """A signal in the middle of iteration 5 stops the run after it, with last.pt at 6; the
     resumed run ends bit for bit where an uninterrupted one does."""
     whole = tmp_path / "whole"
     engine.train(TrainConfig(method="mona", iterations=6, pretrain_iterations=4, out=str(whole), **SMALL))
@@ -57,25 +57,46 @@ def test_ctrl_c_keeps_the_finished_iterations_and_resume_continues_exactly(tmp_p
     batch_at = TwoStreamBatches.batch_at
 
     def interrupting_batch_at(self, step):
-        if step == 5:
-            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in a terminal or a notebook does
+        if step == 5:  # SIGTERM: SIGINT is ignored when the tests run under nohup
+            os.kill(os.getpid(), signal.SIGTERM)
         return batch_at(self, step)
 
     stopped = tmp_path / "stopped"
     config = TrainConfig(method="mona", iterations=6, pretrain_iterations=4, out=str(stopped), **SMALL)
     monkeypatch.setattr(TwoStreamBatches, "batch_at", interrupting_batch_at)
+    handler_before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(engine.TrainingInterrupted, match="--resume") as caught:
         engine.train(config)
     assert "iteration 6 of 10" in str(caught.value)
     assert load_checkpoint(stopped / "last.pt")["step"] == 6
     assert [int(r["step"]) for r in _rows(stopped)] == list(range(6))
     assert not (stopped / "metrics.json").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # handler restored
 
     monkeypatch.setattr(TwoStreamBatches, "batch_at", batch_at)
     engine.train(TrainConfig(method="mona", iterations=6, pretrain_iterations=4, out=str(stopped), resume=True, **SMALL))
     assert _rows(stopped) == _rows(whole)
     assert _metrics(stopped) == _metrics(whole)
+
+
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path, monkeypatch):
+    """A job started with ``nohup`` or ``&`` ignores SIGINT; training must not turn it back on
+    (SIGTERM still stops the run cleanly)."""
+    batch_at = TwoStreamBatches.batch_at
+
+    def signalling_batch_at(self, step):
+        if step in (1, 3):
+            os.kill(os.getpid(), signal.SIGINT if step == 1 else signal.SIGTERM)
+        return batch_at(self, step)
+
+    monkeypatch.setattr(TwoStreamBatches, "batch_at", signalling_batch_at)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(engine.TrainingInterrupted, match="SIGTERM at iteration 4 of 8"):
+            engine.train(TrainConfig(method="supervised", iterations=8, out=str(tmp_path / "run"), **SMALL))
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -84,7 +105,10 @@ def test_ctrl_c_on_the_command_line_exits_130_and_says_how_to_resume(tmp_path):
     cmd = [sys.executable, "-m", "mona_lab.cli", "train", "--method", "supervised", "--iterations", "100000",
            "--out", str(out), *SMALL_FLAGS]  # fmt: skip
     env = dict(os.environ, MONA_LAB_FAST="1", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(  # SIGINT back to its default in the child, as in a terminal (not under nohup)
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.monotonic() + 120
     while not ((out / "log.csv").exists() and len((out / "log.csv").read_text().splitlines()) > 3):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
