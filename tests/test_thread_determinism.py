@@ -11,7 +11,7 @@ Mean teacher and ACTION++ follow schedules over the planned length (the consiste
 ramp-up over 40 % of ``iterations``; ATS, the cosine temperature over the fine-tuning
 stage), so a run planned for 6 iterations differs from one planned for 12 from the
 second step on, with any number of threads. For those two the split run is planned for
-12, stopped after 6 (SIGINT, as Ctrl-C does) and resumed.
+12, stopped after 6 (SIGTERM; SIGINT, as Ctrl-C sends, is ignored under nohup) and resumed.
 
 The runs are small but not tiny: the pixel embeddings (embed 128 on an 8 x 8 grid of
 4 images) and the drawn pixels must be large enough for torch to split the backward sums
@@ -93,7 +93,7 @@ def _train_all(root: Path, methods: list[str]) -> None:
 
 
 def _train_stopped_after(engine, config, steps: int) -> None:
-    """Train ``config`` but stop it after ``steps`` iterations with a SIGINT to this
+    """Train ``config`` but stop it after ``steps`` iterations with a SIGTERM to this
     process (the engine finishes the step, writes last.pt and raises TrainingInterrupted)."""
     import signal
 
@@ -103,7 +103,7 @@ def _train_stopped_after(engine, config, steps: int) -> None:
 
     def interrupting_batch_at(self, step):
         if step == steps - 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
         return batch_at(self, step)
 
     TwoStreamBatches.batch_at = interrupting_batch_at
