@@ -32,6 +32,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for principle in ("tailness", "consistency", "diversity"):
         options[principle] = principle not in args.without
     config = TrainConfig(**options)
+    pre = config.resolved_pretrain_iterations
+    stages = f" ({pre} pre-training + {config.iterations})" if pre else ""
+    print(
+        f"training {config.method} for {config.total_iterations} iterations{stages} into {config.out}: "
+        f"{'the progress bar shows the time left; ' if config.progress else ''}last.pt every "
+        + (f"{config.checkpoint_minutes:g} min" if config.checkpoint_minutes else f"{config.checkpoint_every} iterations")
+        + " and at Ctrl-C, which stops after the current step (then --resume)",
+        flush=True,
+    )
     result = train(config)
     print(f"wrote {result.out}: mean Dice {result.metrics['mean_dice']:.4f}, mean ASD {result.metrics['mean_asd']:.3f}")
     return 0

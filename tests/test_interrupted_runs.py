@@ -114,9 +114,10 @@ def test_ctrl_c_on_the_command_line_exits_130_and_says_how_to_resume(tmp_path):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    stdout, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "SIGINT" in err and "--resume" in err and "Traceback" not in err
+    assert "training supervised for 100000 iterations" in stdout and "Ctrl-C" in stdout  # said before it starts
     step = load_checkpoint(out / "last.pt")["step"]
     assert [int(r["step"]) for r in _rows(out)] == list(range(step))
 
