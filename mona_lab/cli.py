@@ -49,12 +49,7 @@ def run_forwarding_signals(cmd: list[str]) -> int:
     forwarded = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, lambda signum, frame: child.send_signal(signum)) for sig in forwarded}
     try:
-        while True:
-            try:
-                code = child.wait()
-                break
-            except KeyboardInterrupt:  # pragma: no cover (the handler above replaces it)
-                child.send_signal(signal.SIGINT)
+        code = child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

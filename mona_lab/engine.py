@@ -345,13 +345,9 @@ def train(config: TrainConfig, data=None) -> TrainResult:
             progress = tqdm(total=total, initial=start_step, desc=config.method, dynamic_ncols=True)
 
         def checkpoint_state(next_step: int) -> dict[str, Any]:
-            return {
-                "format": CHECKPOINT_FORMAT,
+            return {  # best.pt's entries, with the whole method (teacher, banks) and the resume state
+                **model_state(method, config, data.class_names),
                 "step": next_step,
-                "config": config.to_dict(),
-                "model_config": method.student.config.to_dict(),
-                "class_names": list(data.class_names),
-                "image_size": config.image_size,
                 "method": method.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "batches": batches.state_dict(),
@@ -436,7 +432,7 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                     f"{stop.requested} at iteration {done} of {total}: {out / 'last.pt'} holds it; continue with the "
                     f"same command plus --resume (mona-lab train ... --out {out} --resume)"
                 )
-        stop.restore()
+        stop.restore()  # Ctrl-C during the final validation is a plain KeyboardInterrupt again
         if progress is not None:
             progress.close()
         log.close()
