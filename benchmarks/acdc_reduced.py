@@ -42,6 +42,7 @@ from pathlib import Path
 
 from mona_lab.checkpoint import atomic_write_text
 
+BAR_METHODS = ("supervised", "mona", "arco-sg", "action++")  # the required comparison
 DEFAULT_METHODS = ["supervised", "mean-teacher", "mona", "arco-sg", "action++", "arco-sag", "mona@paper"]
 
 
@@ -198,10 +199,10 @@ def main() -> None:
         for seed in seeds:
             out = runs / f"{spec.replace('@', '_')}_seed{seed}"
             jobs.append((spec, seed, out, command_line(spec, seed, args, out)))
-    # every seed of the methods with all seeds first, seed by seed (a stopped benchmark still
-    # compares them), then the methods run on fewer seeds (--sag-seeds, --paper-seeds)
+    # the quality bar's methods first, seed by seed, then the other methods run on every seed,
+    # then those run on fewer seeds (--method-seeds): a stopped benchmark still compares the first
     full = {spec for spec in args.methods if sum(1 for job in jobs if job[0] == spec) == len(args.seeds)}
-    jobs.sort(key=lambda job: (job[0] not in full, job[1]))
+    jobs.sort(key=lambda job: (job[0] not in BAR_METHODS, job[0] not in full, job[1], args.methods.index(job[0])))
     results: dict[str, dict[int, dict]] = {spec: {} for spec in args.methods}
     started = time.time()
 

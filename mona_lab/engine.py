@@ -155,6 +155,13 @@ class _StopRequest:
         self._previous = {}
 
 
+def build_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+    """SGD with momentum (the papers) or AdamW, at ``config.lr`` with ``config.weight_decay``."""
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
 def learning_rate(config: TrainConfig, stage_step: int, stage_iterations: int) -> float:
     """The learning rate at ``stage_step`` of a stage (restarts at each stage)."""
     if config.lr_schedule == "poly":
@@ -311,9 +318,7 @@ def train(config: TrainConfig, data=None) -> TrainResult:
         method.to(device)
         if device.type == "cuda":
             method.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.SGD(
-            method.trainable_parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
+        optimizer = build_optimizer(config, method.trainable_parameters())
         generator = torch.Generator().manual_seed(config.seed * 7919 + info.rank)
         start_step, best_dice, cpu_before = 0, -math.inf, 0.0
         cpu_started = time.process_time()

@@ -16,9 +16,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         name: getattr(args, name)
         for name in (
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
-            "device", "out", "resume", "width", "embed_dim", "lr", "lr_schedule", "lr_step_every", "validate_every",
+            "device", "out", "resume", "width", "embed_dim", "lr", "optimizer", "lr_schedule", "lr_step_every", "validate_every",
             "checkpoint_every", "checkpoint_minutes", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
-            "unsup_rampup", "head_grad_scale", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
+            "unsup_rampup", "head_grad_scale", "bn_statistics", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
             "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
         )  # fmt: skip
         if getattr(args, name) is not None
@@ -103,6 +103,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=float, default=None, help="UNet width multiplier (1.0: 16..256 channels)")
     p.add_argument("--embed-dim", type=int, default=None, help="embedding size (512 MONA, 128 ACTION++)")
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=None, help="sgd (default, the papers) or adamw")
     p.add_argument("--lr-schedule", choices=("step", "poly"), default=None, help="step (default) or poly (0.9)")
     p.add_argument("--lr-step-every", type=int, default=None, help="step schedule: divide the lr by 10 every N iterations of a stage (2500)")
     p.add_argument("--temperature-schedule", default=None, help="fixed, cosine, step, random or oscillating")
@@ -127,6 +128,10 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--head-grad-scale", type=float, default=None,
         help="factor on the gradient the auxiliary heads send into the UNet (paper 1; see TrainConfig)",
+    )  # fmt: skip
+    p.add_argument(
+        "--bn-statistics", choices=("labeled", "all"), default=None,
+        help="images the student's BatchNorm running statistics come from: labeled rows only (default) or every view (paper code)",
     )  # fmt: skip
     p.add_argument(
         "--representation-hidden-ratio", type=float, default=None,

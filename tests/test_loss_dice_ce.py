@@ -168,3 +168,33 @@ def test_falls_under_sgd_on_a_toy_segmentation():
         optimiser.step()
         values.append(value.item())
     assert values[-1] < 0.6 * values[0]
+
+
+def test_present_classes_only_leaves_a_class_without_targets_alone():
+    """A class no (non-ignored) pixel holds is not scored as a total miss: its probability
+    gets no push down (the pseudo-label case: early on only background is confident)."""
+    import torch
+
+    from mona_lab.losses import DiceCELoss
+
+    logits = torch.zeros(2, 4, 8, 8, requires_grad=True)
+    labels = torch.full((2, 8, 8), -1, dtype=torch.long)
+    labels[:, :4] = 0  # only background is known
+    plain = DiceCELoss(dice_weight=1.0, ce_weight=0.0)
+    present = DiceCELoss(dice_weight=1.0, ce_weight=0.0, present_classes_only=True)
+    grad_plain = torch.autograd.grad(plain(logits, labels), logits)[0]
+    grad_present = torch.autograd.grad(present(logits, labels), logits)[0]
+    known = labels[:, None].expand(-1, 4, -1, -1) >= 0
+    # plain Dice averages in three empty classes (each scores ~0) and pushes them down
+    assert plain(logits, labels).item() > 0.7
+    assert (grad_plain[:, 1:][known[:, 1:]] > 0).all()
+    # present-only: just background's Dice, which rises as background's logit rises
+    assert present(logits, labels).item() < 0.7
+    assert (grad_present[:, 0][known[:, 0]] < 0).all()
+    # with every class present both agree
+    full = torch.randint(0, 4, (2, 8, 8))
+    full[0, 0, :4] = torch.arange(4)
+    assert torch.allclose(plain(logits, full), present(logits, full))
+    # nothing known at all: zero, attached to the graph
+    none = torch.full((2, 8, 8), -1, dtype=torch.long)
+    assert present(logits, none).item() == 0.0 and present(logits, none).requires_grad

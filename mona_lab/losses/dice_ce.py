@@ -49,6 +49,10 @@ class DiceCELoss(nn.Module):
         smooth: additive smoothing of the Dice ratio (> 0).
         squared_denominator: V-Net denominator sum p^2 + sum g^2 (True) or sum p + sum g.
         ignore_index: label value that marks pixels to leave out (-1).
+        present_classes_only: average the Dice over the classes that have at least one
+            (non-ignored) target pixel in the batch, instead of all C (False, SSL4MIS). With
+            pseudo-labels this keeps a class that no confident pixel holds from being scored
+            as a total miss, which would push its probability down everywhere.
 
     Shapes:
         logits: [B, C, H, W] or [B, C, D, H, W] (any number of spatial axes), raw scores.
@@ -69,6 +73,7 @@ class DiceCELoss(nn.Module):
         smooth: float = 1e-5,
         squared_denominator: bool = True,
         ignore_index: int = -1,
+        present_classes_only: bool = False,
     ) -> None:
         super().__init__()
         if dice_weight < 0 or ce_weight < 0:
@@ -83,6 +88,7 @@ class DiceCELoss(nn.Module):
         self.smooth = float(smooth)
         self.squared_denominator = squared_denominator
         self.ignore_index = int(ignore_index)
+        self.present_classes_only = bool(present_classes_only)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Scalar L_sup for ``logits`` [B, C, *spatial] and ``labels`` [B, *spatial]."""
@@ -117,8 +123,13 @@ class DiceCELoss(nn.Module):
         else:
             denominator = probs.sum(reduce_axes) + onehot.sum(reduce_axes)
         dice_per_class = (2.0 * intersection + self.smooth) / (denominator + self.smooth)
+        present = onehot.sum(reduce_axes) > 0  # [C]
         if not self.include_background and num_classes > 1:
-            dice_per_class = dice_per_class[1:]
+            dice_per_class, present = dice_per_class[1:], present[1:]
+        if self.present_classes_only:
+            if not bool(present.any()):
+                return probs.sum() * 0.0
+            dice_per_class = dice_per_class[present]
         return 1.0 - dice_per_class.mean()
 
     def _checked_labels(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

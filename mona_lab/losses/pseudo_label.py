@@ -43,10 +43,11 @@ class PseudoLabelLoss(nn.Module):
 
     ``"dice_ce"`` treats the confident pseudo-labels like ground truth: the same equal mix of
     Dice and cross-entropy as L_sup (`DiceCELoss`), over confident pixels only (the
-    unlabelled loss of the field's strongest ACDC methods, e.g. BCP). Beware: its Dice half
-    scores a class absent from every confident pseudo-label as a total miss and pushes that
-    class's probability down on all unlabelled pixels; while only background is confident
-    (early training) that is a push towards all-background maps.
+    unlabelled loss of the field's strongest ACDC methods, e.g. BCP). Its Dice half averages
+    over the classes that some confident pseudo-label holds: scoring an absent class as a
+    total miss (as a plain Dice over all C classes does) pushes that class's probability down
+    on every unlabelled pixel, and while only background is confident (early training) that
+    is a push towards all-background maps (a MONA run collapsed to Dice 0 that way).
 
     Args:
         threshold: confidence delta (0.97).
@@ -69,7 +70,7 @@ class PseudoLabelLoss(nn.Module):
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
         self.threshold = float(threshold)
         self.weighting = weighting
-        self.dice_ce = DiceCELoss(ignore_index=-1) if weighting == "dice_ce" else None
+        self.dice_ce = DiceCELoss(ignore_index=-1, present_classes_only=True) if weighting == "dice_ce" else None
 
     @torch.no_grad()
     def pseudo_labels(self, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

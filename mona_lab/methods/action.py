@@ -67,7 +67,9 @@ class Action(Method):
     def anco_losses(self, views, ctx: StepContext) -> dict[str, torch.Tensor]:
         cfg = self.config
         bl = views.num_labeled
-        student = self.student(views.strong.images, heads=("representation",))
+        student = self.student(
+            views.strong.images, heads=("representation",), statistics_rows=self.statistics_rows(bl)
+        )
         with torch.no_grad():
             teacher_logits = views.strong.apply_to_outputs(self.teacher(views.weak.images).logits)
         labels, probs = contrast_targets(views, teacher_logits)

@@ -141,6 +141,12 @@ class Method(nn.Module):
 
         return sigmoid_rampup(ctx.stage_step, self.config.unsup_rampup * ctx.stage.iterations)
 
+    def statistics_rows(self, num_labeled: int) -> int | None:
+        """``statistics_rows`` for a student forward whose first ``num_labeled`` rows are
+        the labelled ones: those rows alone update BatchNorm's running statistics when
+        ``config.bn_statistics == "labeled"``; ``None`` (every row) for ``"all"``."""
+        return num_labeled if self.config.bn_statistics == "labeled" else None
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.student.parameters() if p.requires_grad]
 

@@ -94,7 +94,7 @@ class Mona(Method):
         cfg = self.config
         bl = views.num_labeled
         heads = (("representation",) if cfg.tailness else ()) + (("global_prediction",) if cfg.diversity else ())
-        student = self.student(views.strong.images, heads=heads)
+        student = self.student(views.strong.images, heads=heads, statistics_rows=self.statistics_rows(bl))
         with torch.no_grad():
             teacher = self.teacher(views.weak.images, heads=("global_projection",) if cfg.diversity else ())
             teacher_logits = views.strong.apply_to_outputs(teacher.logits)
@@ -137,7 +137,7 @@ class Mona(Method):
         if self.config.eqv_intensity:
             change = sample_intensity(moved.shape[0], ctx.generator, StrongAugmentConfig(), device=moved.device)
             moved = change.apply(moved, transformed.valid_mask)
-        logits_of_transformed = self.student(moved).logits
+        logits_of_transformed = self.student(moved, statistics_rows=self.statistics_rows(0)).logits
         return self.equivariance(
             transformed.apply_to_outputs(logits), logits_of_transformed, valid_mask=transformed.valid_mask
         )

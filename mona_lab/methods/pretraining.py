@@ -54,7 +54,10 @@ class RelationalPretraining(torch.nn.Module):
         if use_local:
             heads.append("local_prediction")
             window = random_window(views.strong.images.shape[-1], self.local_region, generator)
-        student = method.student(views.strong.images, heads=tuple(heads), local_window=window)
+        student = method.student(
+            views.strong.images, heads=tuple(heads), local_window=window,
+            statistics_rows=method.statistics_rows(views.num_labeled),
+        )
         losses = {}
         with torch.no_grad():
             teacher = method.teacher(views.weak.images, heads=("global_projection",) if use_global else ())

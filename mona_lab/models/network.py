@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from mona_lab.models.batch_statistics import frozen_running_statistics
 from mona_lab.models.gradient_scale import scale_gradient
 from mona_lab.models.heads import LocalProjectionHead, PredictorHead, ProjectionHead, RepresentationHead
 from mona_lab.models.outputs import BackboneOutput
@@ -190,14 +191,33 @@ class SegmentationNetwork(nn.Module):
             index.append(slice(int(start), int(start) + int(size)))
         return x[tuple(index)]
 
+    def _backbone_forward(self, x: torch.Tensor, statistics_rows: int | None) -> BackboneOutput:
+        if statistics_rows is None or statistics_rows == x.shape[0] or not self.training:
+            return self.backbone(x)
+        if not 0 <= statistics_rows <= x.shape[0]:
+            raise ValueError(f"statistics_rows must lie in [0, {x.shape[0]}] for a batch of {x.shape[0]}, got {statistics_rows}")
+        with frozen_running_statistics(self.backbone):
+            rest = self.backbone(x[statistics_rows:])
+        if statistics_rows == 0:
+            return rest
+        return _concatenate(self.backbone(x[:statistics_rows]), rest)
+
     def forward(
         self,
         x: torch.Tensor,
         heads: Sequence[str] = (),
         local_window: Sequence[tuple[int, int]] | None = None,
+        statistics_rows: int | None = None,
     ) -> NetworkOutput:
+        """Backbone on ``x`` ``[B, C, *spatial]``, then the requested ``heads``.
+
+        ``statistics_rows=k`` (``0 <= k <= B``): only rows ``[:k]`` update the backbone's
+        BatchNorm running statistics; rows ``[k:]`` go through a second backbone forward with
+        them frozen, and the heads see both groups concatenated
+        (`mona_lab.models.batch_statistics`). ``None``: one forward of every row.
+        """
         wanted = self._requested(heads)
-        base = self.backbone(x)
+        base = self._backbone_forward(x, statistics_rows)
         out = NetworkOutput(base.logits, base.bottleneck, base.decoder_features)
         alpha = self.config.head_grad_scale
         if "global_projection" in wanted:
@@ -212,6 +232,14 @@ class SegmentationNetwork(nn.Module):
         if "representation" in wanted:
             out.representation = self.heads["representation"]([scale_gradient(f, alpha) for f in base.decoder_features])
         return out
+
+
+def _concatenate(first: BackboneOutput, second: BackboneOutput) -> BackboneOutput:
+    return BackboneOutput(
+        torch.cat([first.logits, second.logits]),
+        torch.cat([first.bottleneck, second.bottleneck]),
+        [torch.cat([a, b]) for a, b in zip(first.decoder_features, second.decoder_features)],
+    )
 
 
 def build_model(
