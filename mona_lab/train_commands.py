@@ -115,7 +115,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--unsup-weighting", choices=("mask", "share", "dice_ce"), default=None,
-        help="L_unsup: CE on confident pixels (mask, default), Dice+CE on confident pixels (dice_ce) or CE on all pixels times the confident share (share, paper)",
+        help="L_unsup: Dice+CE on confident pixels (dice_ce, default), CE on confident pixels (mask) or CE on all pixels times the confident share (share, paper)",
     )  # fmt: skip
     p.add_argument(
         "--unsup-rampup", type=float, default=None,
