@@ -111,6 +111,19 @@ def test_weak_student_view_and_mask_weighting_reach_the_config(tmp_path):
         TrainConfig(method="mona", out="x", unsup_weighting="soft")
 
 
+def test_bn_statistics_and_optimizer_flags_reach_the_config_and_train(tmp_path):
+    out = tmp_path / "flags"
+    args = ("--pretrain-iterations", "0", "--bn-statistics", "all", "--optimizer", "adamw", "--lr", "0.001")
+    assert _train(out, "mona", 2, *args) == 0
+    config = TrainConfig.load(out / "config.json")
+    assert (config.bn_statistics, config.optimizer, config.unsup_weighting) == ("all", "adamw", "dice_ce")
+    assert config.recipe == "custom"
+    with pytest.raises(MonaLabError, match="bn statistics 'some'"):
+        TrainConfig(method="mona", out="x", bn_statistics="some")
+    with pytest.raises(MonaLabError, match="optimizer 'adam'"):
+        TrainConfig(method="mona", out="x", optimizer="adam")
+
+
 def test_resume_is_exact(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     common = ("--pretrain-iterations", "2", "--checkpoint-every", "1")
