@@ -131,7 +131,9 @@ def test_unbiased_on_random_masks_and_values(seed, n, grid, density, method):
     truth = float(values[mask].double().mean())
     est = _estimates(values, mask, n, method, reps=300, seed=seed, grid=grid)
     se = float(est.std()) / math.sqrt(est.numel())
-    assert abs(float(est.mean()) - truth) <= 5 * se + 1e-9
+    # + float32 rounding: when every draw covers the whole mask the estimates all equal the
+    # truth up to ~1e-8 and their spread is 0 (hypothesis found seed 525, n 10, density 0.125)
+    assert abs(float(est.mean()) - truth) <= 5 * se + 1e-6 * max(1.0, abs(truth))
     mean, _ = theoretical_moments(values, mask, n, method, grid)
     assert mean == pytest.approx(truth, abs=1e-9)
 
