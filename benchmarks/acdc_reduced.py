@@ -18,9 +18,10 @@ benchmark resumes where it stopped; the summary is rewritten after every finishe
     MONA_LAB_ACDC=/path/to/ACDC python benchmarks/acdc_reduced.py [--runs benchmarks/runs/acdc_reduced]
 
 A method written ``NAME@paper`` runs with ``--recipe paper`` (the papers' recipe as printed).
-``--method-seeds mona@paper=0`` runs one method on fewer seeds. The stored result was made with ``--seeds 0 1 2 --methods supervised mona arco-sg action++
-mean-teacher arco-sag mona@paper --method-seeds arco-sg=0,1,2 arco-sag=0 mona@paper=0
---lr-decay-at 1200 --runs benchmarks/runs/acdc_reduced_v3`` (4756 s wall on 2 cores).
+``--method-seeds mona@paper=0`` runs one method on fewer seeds. The stored result was made
+with ``--seeds 0 1 2 --methods supervised mona arco-sg action++ mean-teacher arco-sag
+mona@paper --method-seeds arco-sg=0,1,2 arco-sag=0 mona@paper=0 --lr-decay-at 1200 --runs
+benchmarks/runs/acdc_reduced_v3`` (4756 s wall on 2 cores).
 ``--lr-decay-at 1200`` divides every run's learning rate by 10 for its last 300 iterations, so
 the reported last model is not a sample of a constant-rate random walk (a supervised run at lr
 0.05 swings between 0.31 and 0.60 Dice from one validation to the next).

@@ -118,12 +118,13 @@ class DiceCELoss(nn.Module):
         probs = probs * weight
         reduce_axes = [0] + list(range(2, probs.dim()))
         intersection = (probs * onehot).sum(reduce_axes)  # [C]
+        target_pixels = onehot.sum(reduce_axes)  # [C]; = sum g^2 too, g being 0 or 1
         if self.squared_denominator:
-            denominator = (probs * probs).sum(reduce_axes) + (onehot * onehot).sum(reduce_axes)
+            denominator = (probs * probs).sum(reduce_axes) + target_pixels
         else:
-            denominator = probs.sum(reduce_axes) + onehot.sum(reduce_axes)
+            denominator = probs.sum(reduce_axes) + target_pixels
         dice_per_class = (2.0 * intersection + self.smooth) / (denominator + self.smooth)
-        present = onehot.sum(reduce_axes) > 0  # [C]
+        present = target_pixels > 0  # [C]
         if not self.include_background and num_classes > 1:
             dice_per_class, present = dice_per_class[1:], present[1:]
         if self.present_classes_only:

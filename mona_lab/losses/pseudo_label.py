@@ -30,8 +30,8 @@ class PseudoLabelLoss(nn.Module):
         "mask":   L_unsup = (1/N) sum_i m_i * -log softmax(student)_i[yhat_i]
         "dice_ce": L_unsup = L_sup(student, yhat on {i : m_i = 1}, unconfident pixels ignored)
 
-    ``"share"`` (this class's default; the papers' recipe) is the form of ``reference-notes.md`` (the authors' code
-    bases, after ReCo): every pixel is pseudo-labelled and one scalar, the share of
+    ``"share"`` (this class's default; the papers' recipe) is the form of
+    ``reference-notes.md`` (the authors' code bases, after ReCo): every pixel is pseudo-labelled and one scalar, the share of
     confident pixels in the batch, weights the whole term. ``"mask"`` keeps only the
     confident pixels (FixMatch-style): an unconfident pixel gets no label at all. The two
     differ exactly on the unconfident pixels, which matters on long-tailed data: early in
