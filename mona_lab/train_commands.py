@@ -18,7 +18,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
             "device", "out", "resume", "width", "embed_dim", "lr", "optimizer", "lr_schedule", "lr_step_every", "validate_every",
             "checkpoint_every", "checkpoint_minutes", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
-            "unsup_rampup", "head_grad_scale", "bn_statistics", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "lambda_nn", "lambda_contrast",
+            "unsup_rampup", "head_grad_scale", "bn_statistics", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "eqv_fraction", "lambda_nn", "lambda_contrast",
             "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
         )  # fmt: skip
         if getattr(args, name) is not None
@@ -139,6 +139,10 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--nn-unlabeled-only", action="store_true", default=None, help="L_nn on unlabelled rows only")
     p.add_argument("--eqv-intensity", action="store_true", default=None, help="T in L_eqv also changes intensity")
+    p.add_argument(
+        "--eqv-fraction", type=float, default=None,
+        help="share of the labelled and of the unlabelled rows L_eqv is computed on (default 0.5; paper 1)",
+    )
     p.add_argument("--dropout-kind", choices=("element", "channel"), default=None, help="UNet dropout (default element)")
     p.add_argument("--lambda-contrast", type=float, default=None, help="lambda_1, weight of L_contrast / L_anco / SAACL")
     p.add_argument("--lambda-eqv", type=float, default=None, help="lambda_2, weight of L_eqv")

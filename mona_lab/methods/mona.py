@@ -9,7 +9,8 @@ with r(t) = 1 as printed, or the sigmoid ramp-up `mona_lab.schedules.sigmoid_ram
 
 - tailness -> L_contrast (Eq. 3-5, hard queries, class-relation negatives) on GT labels
   of labelled pixels and teacher pseudo-labels elsewhere;
-- consistency -> L_eqv (Eq. 6) between T(F(x)) and F(T(x)) for a fresh random affine T;
+- consistency -> L_eqv (Eq. 6) between T(F(x)) and F(T(x)) for a fresh random affine T
+  (on ``eqv_fraction`` of the labelled and of the unlabelled rows, `equivariance_rows`);
 - diversity -> L_nn (K nearest teacher embeddings in a FIFO bank);
 - L_unsup: confidence-weighted CE on the teacher's pseudo-labels (unlabelled rows).
 
@@ -18,6 +19,8 @@ Each principle has its own switch in `TrainConfig` (``tailness``, ``consistency`
 MONA with that pixel sampler inside L_contrast.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -52,6 +55,23 @@ def pixel_contrast_loss(config, num_classes: int, hard_queries: bool) -> Anatomi
         sampler=config.resolved_sampler,
         grid=config.grid,
     )
+
+
+def equivariance_rows(num_labeled: int, batch: int, fraction: float, device=None) -> slice | torch.Tensor:
+    """Rows of a [batch, ...] step (labelled rows first) that L_eqv is computed on: the first
+    ``floor(fraction * n)`` of the ``num_labeled`` labelled rows and of the unlabelled rows,
+    at least one of each group that has rows (batch 6 = 3 + 3 at 0.5: rows 0 and 3; batch
+    8 = 4 + 4: rows 0, 1, 4, 5). ``fraction`` 1 (the paper): every row.
+
+    The batch's images are independent draws, so the mean of Eq. 6 over the kept rows is an
+    unbiased estimate of its mean over all of them (`TrainConfig.eqv_fraction`)."""
+    if fraction >= 1.0:
+        return slice(None)
+    num_unlabeled = batch - num_labeled
+    keep_labeled = min(num_labeled, max(1, math.floor(fraction * num_labeled))) if num_labeled else 0
+    keep_unlabeled = min(num_unlabeled, max(1, math.floor(fraction * num_unlabeled))) if num_unlabeled else 0
+    rows = [torch.arange(keep_labeled), torch.arange(num_labeled, num_labeled + keep_unlabeled)]
+    return torch.cat(rows).to(device)
 
 
 class Mona(Method):
@@ -108,7 +128,8 @@ class Mona(Method):
             losses["contrast"] = self.pixel_contrast(student.representation, views, teacher_logits, ctx)
             weights["contrast"] = ramp * cfg.lambda_contrast
         if cfg.consistency:
-            losses["eqv"] = self.equivariance_loss(views.strong.images, student.logits, ctx)
+            rows = equivariance_rows(bl, student.logits.shape[0], cfg.eqv_fraction, student.logits.device)
+            losses["eqv"] = self.equivariance_loss(views.strong.images[rows], student.logits[rows], ctx)
             weights["eqv"] = ramp * cfg.lambda_eqv
         if cfg.diversity:
             rows = slice(bl, None) if cfg.nn_unlabeled_only else slice(None)
