@@ -138,6 +138,34 @@ def summarise(results: dict[str, dict[int, dict]]) -> dict:
     return summary
 
 
+def gains_over_supervised(results: dict[str, dict[int, dict]]) -> dict:
+    """Each method's gain over supervised in mean-Dice points, for the issue's bar (+5 points
+    on the mean over seeds, by more than the seed spread).
+
+    Per seed the gain is paired: the method against the supervised run on the same labelled
+    patients (the seed picks them). Two readings of "the seed spread" are stored side by side:
+    ``paired_sd``, the population sd of the per-seed gains (how much the *gain* moves from one
+    labelled split to the next), and ``larger_sd``, the larger of the method's and supervised's
+    sd of mean Dice (how much either result moves). Methods without a supervised run on one
+    of their seeds are left out."""
+    supervised = results.get("supervised", {})
+    gains = {}
+    for spec, by_seed in results.items():
+        if spec == "supervised" or not by_seed or any(seed not in supervised for seed in by_seed):
+            continue
+        paired = {str(s): 100 * (by_seed[s]["mean_dice"] - supervised[s]["mean_dice"]) for s in sorted(by_seed)}
+        values = list(paired.values())
+        mean = statistics.mean(values)
+        method_sd = statistics.pstdev([by_seed[s]["mean_dice"] for s in by_seed])
+        supervised_sd = statistics.pstdev([supervised[s]["mean_dice"] for s in by_seed])
+        paired_sd, larger_sd = statistics.pstdev(values), 100 * max(method_sd, supervised_sd)
+        gains[spec] = {
+            "mean": mean, "per_seed": paired, "paired_sd": paired_sd, "larger_sd": larger_sd,
+            "at_least_5": mean >= 5.0, "above_paired_sd": mean > paired_sd, "above_larger_sd": mean > larger_sd,
+        }  # fmt: skip
+    return gains
+
+
 def print_table(summary: dict) -> None:
     if not summary:
         return
@@ -210,6 +238,7 @@ def main() -> None:
         summary = summarise(results)
         payload = {
             "args": vars(args), "wall_seconds": time.time() - started, "summary": summary,
+            "gains": gains_over_supervised(results),
             "runs": {spec: {str(s): r for s, r in by_seed.items()} for spec, by_seed in results.items()},
         }  # fmt: skip
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -226,6 +255,10 @@ def main() -> None:
           f"(pre-training {args.pretrain_iterations} of them where a method has it), last model, "
           f"{time.time() - started:.0f} s wall with {args.workers} worker(s)")  # fmt: skip
     print_table(summarise(results))
+    print("\ngain over supervised, mean Dice points (paired by seed): mean, per seed, sd of the gains, larger sd of the two")
+    for spec, gain in gains_over_supervised(results).items():
+        seeds = " ".join(f"{g:+5.1f}" for g in gain["per_seed"].values())
+        print(f"{spec:<14}{gain['mean']:+6.1f}   {seeds}   {gain['paired_sd']:4.1f}   {gain['larger_sd']:4.1f}")
     print(f"wrote {args.json}")
 
 
