@@ -21,9 +21,9 @@ A method written ``NAME@paper`` runs with ``--recipe paper`` (the papers' recipe
 ``--method-seeds mona@paper=0`` runs one method on fewer seeds. The stored result was made
 with ``--seeds 0 1 2 --methods supervised mona arco-sg action++ mean-teacher arco-sag
 mona@paper --method-seeds arco-sag=0 mona@paper=0 --iterations 2500 --lr-decay-at 2000 --runs
-benchmarks/runs/acdc_reduced_v4`` (7959 s wall on 2 cores, beside other work; the
-MONA-as-printed run was stopped at iteration 543 of 2500 for lack of session time and is not in
-the result). At 1500 iterations (decay at 1200, the previous stored result) supervised had
+benchmarks/runs/acdc_reduced_v4`` (9036 s wall on 2 cores, beside other work; the
+MONA-as-printed run was stopped at iteration 543 and resumed exactly from its last checkpoint,
+which its record says). At 1500 iterations (decay at 1200, the previous stored result) supervised had
 stopped improving while every semi-supervised curve was still rising, and MONA's gain was +3.0 points (-6.3 / +7.4 / +8.0 per seed).
 ``--lr-decay-at 2000`` divides every run's learning rate by 10 for its last 500 iterations, so
 the reported last model is not a sample of a constant-rate random walk (a supervised run at lr
