@@ -155,9 +155,9 @@ class TrainConfig:
     eqv_intensity: bool = False
     # Share of the labelled rows and of the unlabelled rows that L_eqv (Eq. 6) is computed on.
     # Paper: every row ("on both labeled and unlabeled data", Sec. III-B), 1.0. Working: 0.5,
-    # the first half of each: the same expectation over images and
-    # transformations, estimated from half the images (rounded down, at least one row of each
-    # group: 1 + 1 of the papers' 3 + 3). The second student forward and its backward for
+    # the first half of each: the same expectation over images and transformations, estimated
+    # from half the images (rounded down, at least one row of each group: 1 + 1 of the
+    # papers' 3 + 3). The second student forward and its backward for
     # F(T(x)) cost more than a whole supervised step; with 1.0 a MONA fine-tuning step costs
     # 3.8x a supervised one at the papers' sizes, with 0.5 under 3x (the issue's target;
     # benchmarks/bench_methods.py).
