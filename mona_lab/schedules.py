@@ -155,7 +155,7 @@ def temperature(
 class TemperatureSchedule:
     """A configured temperature schedule: ``schedule(step) -> tau``.
 
-    Defaults are ACTION++'s ATS: cosine, tau in [0.1, 1.0], period 1.0.
+    Defaults are ACTION++'s ATS (Eq. 6): cosine, tau in [0.1, 1.0], period 1.0.
     """
 
     kind: str = "cosine"

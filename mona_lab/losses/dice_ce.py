@@ -23,7 +23,7 @@ class DiceCETerms:
 
 
 class DiceCELoss(nn.Module):
-    """L_sup = dice_weight * L_dice + ce_weight * L_ce (MONA Sec. 3.1, "equal combination").
+    """L_sup = dice_weight * L_dice + ce_weight * L_ce (MONA Sec. III-A, CVPR version Sec. 3.1: "equal combination").
 
     Soft Dice, per class c over every valid pixel of the whole batch (V-Net form, the
     convention of the SSL4MIS code base the papers build on)::

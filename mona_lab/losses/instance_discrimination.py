@@ -125,6 +125,8 @@ class InstanceDiscriminationLoss(nn.Module):
     cosine similarity. The teacher distribution is the target: it carries no gradient.
     MONA Eq. 2 prints KL(s_theta || s_xi) with the student first; ACTION Eq. 3 and the
     distillation reading of both papers put the teacher first, which mona_lab follows.
+    ACTION++ Eq. (1) restates the same loss as KL(u_s || u_t); the teacher stays the
+    target there too.
 
     Mined views: either pass them as ``mined`` [k, d] (teacher embeddings of randomly drawn
     images, as the papers describe), or leave ``mined=None`` to use the loss's FIFO queue of

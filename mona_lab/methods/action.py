@@ -28,6 +28,9 @@ from mona_lab.methods.views import make_views, resize_labels_nearest, resize_pro
 
 
 class Action(Method):
+    """ACTION: global distillation, local distillation, then AnCo fine-tuning (ACTION Sec. 2,
+    stages i-iii; see the module docstring)."""
+
     heads = ("global_prediction", "local_prediction", "representation")
     labeled_fraction = 0.5
 
@@ -65,6 +68,8 @@ class Action(Method):
         return self.anco_losses(views, ctx)
 
     def anco_losses(self, views, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Stage iii: L_sup + l1 L_anco (ACTION Eq. (4)-(7), the pixel contrast on ground
+        truth and pseudo-labels) + l3 L_unsup."""
         cfg = self.config
         bl = views.num_labeled
         student = self.student(

@@ -75,7 +75,11 @@ def equivariance_rows(num_labeled: int, batch: int, fraction: float, device=None
 
 
 class Mona(Method):
-    """MONA: GLCon for ``pretrain_iterations``, then fine-tuning for ``iterations``."""
+    """MONA: GLCon for ``pretrain_iterations``, then fine-tuning for ``iterations``.
+
+    GLCon is MONA Sec. III-A; fine-tuning (MONA Sec. III-B, "Setup") minimises
+    ``L_sup + l1 L_contrast + l2 L_eqv + l3 L_unsup + l4 L_nn``.
+    """
 
     heads = ("global_prediction", "local_prediction", "representation")
     labeled_fraction = 0.5

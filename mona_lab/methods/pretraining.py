@@ -17,7 +17,11 @@ from mona_lab.methods.views import TeacherStudentViews, random_window
 
 
 class RelationalPretraining(torch.nn.Module):
-    """The global and local instance-discrimination losses and their queues."""
+    """The global and local instance-discrimination losses and their queues.
+
+    L_inst of MONA Eq. (1)-(2) and ACTION Eq. (1)-(3): on pooled bottleneck embeddings
+    (global) and on a window of the decoder's features (local).
+    """
 
     def __init__(self, config) -> None:
         super().__init__()

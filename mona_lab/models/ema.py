@@ -41,6 +41,8 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 class EMATeacher(nn.Module):
     """Mean teacher: a frozen copy of the student updated by an exponential moving average.
 
+    MONA Sec. III-A: ``xi = t * xi + (1 - t) * theta`` with ``t = 0.99``.
+
     Args:
         student: the network to copy (may be DDP / DataParallel / compiled; the inner
             module is copied).
