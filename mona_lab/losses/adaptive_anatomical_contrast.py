@@ -46,21 +46,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mona_lab.losses.anatomical_contrast import (
-    check_temperature,
-    _describe,
-    _gather_rows,
-    _is_float_map,
-    _is_label_map,
-    _is_positive_int,
-    fit_grid,
-    pixel_statistics,
-)
 from mona_lab.losses.class_centers import allocate_class_centers, uniform_class_centers
-from mona_lab.samplers import sample_pixels
+from mona_lab.losses.contrast_checks import (
+    SAMPLER_CHOICES,
+    check_temperature,
+    describe,
+    is_float_map,
+    is_label_map,
+    is_positive_int,
+)
+from mona_lab.losses.contrast_draw import draw_class_pixels
+from mona_lab.losses.pixel_statistics import gather_rows, pixel_statistics
 
 ALLOCATION_CHOICES = ("adaptive", "random")
-SAMPLER_CHOICES = ("ns", "sg", "sag", "block")
 
 
 class AdaptiveAnatomicalContrastLoss(nn.Module):
@@ -113,7 +111,7 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 2:
             raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
-        if num_samples is not None and not _is_positive_int(num_samples):
+        if num_samples is not None and not is_positive_int(num_samples):
             raise ValueError(f"num_samples must be a positive integer or None, got {num_samples!r}")
         if not float(center_weight) >= 0.0:
             raise ValueError(f"center_weight must be >= 0, got {center_weight!r}")
@@ -167,18 +165,18 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
         )
 
     def _check_inputs(self, features, labels) -> None:
-        if not _is_float_map(features):
+        if not is_float_map(features):
             raise ValueError(
-                f"features must be a float tensor [B, d, H, W] or [B, d, Z, H, W], got {_describe(features)}"
+                f"features must be a float tensor [B, d, H, W] or [B, d, Z, H, W], got {describe(features)}"
             )
         if features.shape[1] != self.dim:
             raise ValueError(
                 f"features {tuple(features.shape)} have d={features.shape[1]}, expected dim={self.dim}"
             )
-        if not _is_label_map(labels, features.ndim - 1):
+        if not is_label_map(labels, features.ndim - 1):
             raise ValueError(
                 f"labels must be an integer tensor [B, *spatial] matching features "
-                f"{tuple(features.shape)}, got {_describe(labels)}"
+                f"{tuple(features.shape)}, got {describe(labels)}"
             )
         if labels.shape[0] != features.shape[0] or labels.shape[1:] != features.shape[2:]:
             raise ValueError(
@@ -242,11 +240,12 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
         index, weight, label = self.draw(labels, generator)
         if index.numel() < 2:
             return features.sum() * 0.0
-        anchors = F.normalize(_gather_rows(flat_features, index), dim=1)  # [n, d]
+        anchors = F.normalize(gather_rows(flat_features, index), dim=1)  # [n, d]
         return self.loss_from_samples(anchors, label, weight, tau)
 
     def draw(self, labels: torch.Tensor, generator: torch.Generator | None = None):
-        """Per class present, ``num_samples`` pixels through the sampler (or all of them).
+        """Per class present, ``num_samples`` pixels through the sampler (or all of them):
+        the n pixels of Eq. 5, drawn with `mona_lab.losses.contrast_draw.draw_class_pixels`.
 
         Returns:
             (index [n] int64 flat into labels.flatten(), weight [n] float summing to 1 per
@@ -256,17 +255,11 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
         flat = labels.reshape(-1)
         indices, weights, classes = [], [], []
         for c in torch.unique(flat[flat >= 0]).tolist():
-            mask = labels == c
-            if self.num_samples is None:
-                index = mask.reshape(-1).nonzero().flatten()
-                weight = torch.full((index.numel(),), 1.0 / index.numel(), device=device, dtype=torch.float64)
-            else:
-                index, weight = sample_pixels(
-                    mask, self.num_samples, method=self.sampler, generator=generator,
-                    grid=fit_grid(self.grid, tuple(labels.shape[1:])), spatial_dims=labels.ndim - 1,
-                )
+            index, weight = draw_class_pixels(
+                labels == c, self.num_samples, sampler=self.sampler, grid=self.grid, generator=generator
+            )
             indices.append(index)
-            weights.append(weight.to(torch.float64))
+            weights.append(weight)
             classes.append(torch.full((index.numel(),), c, dtype=torch.int64, device=device))
         if not indices:
             empty = torch.zeros(0, dtype=torch.int64, device=device)
