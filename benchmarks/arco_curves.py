@@ -33,7 +33,7 @@ import torch
 from mona_lab.config import TrainConfig
 from mona_lab.data import load_dataset
 from mona_lab.engine import train
-from mona_lab.run_records import curve_statistics, environment_meta, run_record, write_results
+from mona_lab.lab.run_records import curve_statistics, environment_meta, run_record, write_results
 
 SAMPLERS = ("ns", "sg", "sag")
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "notebooks" / "results" / "arco_curves.json"

@@ -31,8 +31,8 @@ import torch
 from mona_lab.config import TrainConfig
 from mona_lab.data import load_dataset
 from mona_lab.engine import train
-from mona_lab.run_records import environment_meta, run_record, write_results
-from mona_lab.temperature_study import head_tail_classes
+from mona_lab.lab.run_records import environment_meta, run_record, write_results
+from mona_lab.lab.temperature_study import head_tail_classes
 
 SCHEDULES = ("fixed", "cosine")
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "notebooks" / "results" / "temperature_runs.json"

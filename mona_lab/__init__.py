@@ -4,7 +4,10 @@ class distributions (MONA, ARCO, ACTION, ACTION++), for teaching and analysis.
 Data flows one way: data -> augment -> models -> losses (samplers, schedules) ->
 methods -> engine -> metrics -> viz / notebooks.
 """
+from mona_lab import moved as _moved
 from mona_lab.runtime import is_fast_mode, seed_everything, select_device
+
+_moved.install()
 
 __version__ = "0.1.0"
 

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # each module owns the parsers of its own commands
     from mona_lab.data.commands import add_data_commands
-    from mona_lab.lecture import add_lecture_commands
+    from mona_lab.lab.lecture import add_lecture_commands
     from mona_lab.train_commands import add_train_commands
 
     _add_lab(sub)

@@ -1,4 +1,4 @@
-"""The ablation bookkeeping (mona_lab.ablation), the principle inspectors (mona_lab.principles),
+"""The ablation bookkeeping (mona_lab.lab.ablation), the principle inspectors (mona_lab.lab.principles),
 the grid script (benchmarks/ablation_grid.py) and the stored grid the notebooks read."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from mona_lab.ablation import (
+from mona_lab.lab.ablation import (
     COMBINATIONS,
     DIAGNOSTIC_NO_UNSUP,
     PAPER_TABLE_III,
@@ -189,7 +189,7 @@ def _network(num_classes):
 
 
 def test_pixel_contrast_inspection_follows_the_hard_query_rule():
-    from mona_lab.principles import inspect_pixel_contrast
+    from mona_lab.lab.principles import inspect_pixel_contrast
 
     images, labels, c = _batch()
     net = _network(c)
@@ -217,7 +217,7 @@ def test_pixel_contrast_inspection_follows_the_hard_query_rule():
 
 
 def test_a_pointwise_map_is_equivariant_and_a_spatial_filter_is_not():
-    from mona_lab.principles import affine_view, deformation_view, equivariance_maps
+    from mona_lab.lab.principles import affine_view, deformation_view, equivariance_maps
 
     images, _, c = _batch()
     torch.manual_seed(0)
@@ -236,7 +236,7 @@ def test_a_pointwise_map_is_equivariant_and_a_spatial_filter_is_not():
 
 
 def test_view_dice_scores_a_background_only_model_zero_on_every_present_class():
-    from mona_lab.principles import view_dice
+    from mona_lab.lab.principles import view_dice
 
     images, labels, c = _batch()
 
@@ -255,7 +255,7 @@ def test_view_dice_scores_a_background_only_model_zero_on_every_present_class():
 
 
 def test_neighbours_are_found_by_cosine_similarity_and_agreement_is_bounded():
-    from mona_lab.principles import neighbour_agreement, random_agreement, relation_entropy, retrieve_neighbours
+    from mona_lab.lab.principles import neighbour_agreement, random_agreement, relation_entropy, retrieve_neighbours
 
     bank = torch.nn.functional.normalize(torch.randn(10, 4, generator=torch.Generator().manual_seed(1)), dim=1)
     index = retrieve_neighbours(bank[:3] * 2.0, bank, k=1)

@@ -12,7 +12,7 @@ import pytest
 
 from mona_lab.cli import main
 from mona_lab.errors import MonaLabError
-from mona_lab.lecture import (
+from mona_lab.lab.lecture import (
     PLOTLY_MIMETYPE,
     add_plotly_html,
     discover_notebooks,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mona_lab.errors import MonaLabError
-from mona_lab.run_records import curve_statistics, load_results, read_log_columns, results_path, run_record, write_results
+from mona_lab.lab.run_records import curve_statistics, load_results, read_log_columns, results_path, run_record, write_results
 
 
 def fake_run(folder: Path, contrast: list[float], dice: float) -> Path:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mona_lab.allocation_trace import nearest_centre_accuracy, trace_center_allocation
+from mona_lab.lab.allocation_trace import nearest_centre_accuracy, trace_center_allocation
+from mona_lab.lab.temperature_study import circle_clusters, head_tail_classes, softmax_summary, softmax_weights
 from mona_lab.schedules import TemperatureSchedule
-from mona_lab.temperature_study import circle_clusters, head_tail_classes, softmax_summary, softmax_weights
 
 
 def test_small_tau_is_instance_discrimination_large_tau_group_wise() -> None:

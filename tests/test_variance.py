@@ -10,9 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mona_lab.losses import AnatomicalContrastLoss
-from mona_lab.samplers import stratification_gain, theoretical_moments
-from mona_lab.variance import (
+from mona_lab.lab.variance import (
     contrast_loss_moments,
     contrast_terms,
     estimator_study,
@@ -27,6 +25,8 @@ from mona_lab.variance import (
     variance_ratios,
     weighted_theorem_variance,
 )
+from mona_lab.losses import AnatomicalContrastLoss
+from mona_lab.samplers import stratification_gain, theoretical_moments
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")

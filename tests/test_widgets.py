@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mona_lab.widgets import phantom_stats_at_exponent
+from mona_lab.lab.widgets import phantom_stats_at_exponent
 
 
 def test_zipf_slider_callback_regenerates_a_steeper_tail_for_a_larger_exponent():
@@ -24,8 +24,8 @@ import functools  # noqa: E402
 
 import pytest  # noqa: E402
 
-from mona_lab.ablation import AblationBudget  # noqa: E402
-from mona_lab.widgets import AblationPanel  # noqa: E402
+from mona_lab.lab.ablation import AblationBudget  # noqa: E402
+from mona_lab.lab.widgets import AblationPanel  # noqa: E402
 
 TINY = AblationBudget(iterations=2, pretrain_iterations=1, image_size=32, width=0.25, embed_dim=8,
                       num_queries=8, num_negatives=16)  # fmt: skip

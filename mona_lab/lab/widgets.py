@@ -28,7 +28,7 @@ def zipf_explorer(num_patients: int = 6, image_size: int = 64):
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from mona_lab.viz import plot_class_fractions, plot_rank_frequency
+    from mona_lab.lab.viz import plot_class_fractions, plot_rank_frequency
 
     slider = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.25, description="Zipf s", continuous_update=False)
     output = widgets.Output()
@@ -77,8 +77,8 @@ class AblationPanel:
     a results table and a per-class Dice bar chart (notebooks 02-04).
 
     The work is done by `run` (a plain method the tests call); the widgets only read their
-    values into it. Runs use `mona_lab.ablation.run_ablation_row` with ``budget`` (default:
-    `mona_lab.ablation.notebook_budget()`, tiny in fast mode).
+    values into it. Runs use `mona_lab.lab.ablation.run_ablation_row` with ``budget`` (default:
+    `mona_lab.lab.ablation.notebook_budget()`, tiny in fast mode).
 
     Args:
         data: the `SegmentationData` to train on (also kept under ``loaders[data.name]``).
@@ -90,7 +90,7 @@ class AblationPanel:
     """
 
     def __init__(self, data, budget=None, *, loaders: dict | None = None, seed: int = 0, device: str = "auto") -> None:
-        from mona_lab.ablation import notebook_budget
+        from mona_lab.lab.ablation import notebook_budget
 
         self.budget = budget or notebook_budget()
         self.seed = int(seed)
@@ -116,8 +116,8 @@ class AblationPanel:
     def run(self, tailness: bool = True, consistency: bool = True, diversity: bool = True, labeled: int = 2,
             sampler: str = "ns", *, iterations: int | None = None, method: str = "mona") -> dict:
         """Train one short run with these settings, append its row to ``rows`` and return it
-        (see `mona_lab.ablation.run_ablation_row` for the row's keys)."""
-        from mona_lab.ablation import run_ablation_row
+        (see `mona_lab.lab.ablation.run_ablation_row` for the row's keys)."""
+        from mona_lab.lab.ablation import run_ablation_row
 
         row = run_ablation_row(
             tailness, consistency, diversity, labeled, sampler,
@@ -128,10 +128,10 @@ class AblationPanel:
         return row
 
     def head_and_tail(self) -> tuple[list[str], list[str]]:
-        """Head and tail foreground classes of the current data set (`mona_lab.ablation.head_and_tail`)."""
+        """Head and tail foreground classes of the current data set (`mona_lab.lab.ablation.head_and_tail`)."""
         import torch
 
-        from mona_lab.ablation import head_and_tail
+        from mona_lab.lab.ablation import head_and_tail
 
         counts = torch.bincount(self.data.train_labels.flatten(), minlength=self.data.num_classes).double()
         return head_and_tail(self.data.class_names, (counts / counts.sum()).numpy())
@@ -158,7 +158,7 @@ class AblationPanel:
 
     def plot(self, ax=None):
         """Per-class Dice of the runs on the current data set (tail classes starred)."""
-        from mona_lab.viz import plot_per_class_dice
+        from mona_lab.lab.viz import plot_per_class_dice
 
         rows = [r for r in self.rows if r["dataset"] == self.data.name]
         return plot_per_class_dice(rows, ax, tail=self.head_and_tail()[1], title=f"per-class Dice on {self.data.name}")

@@ -1,20 +1,12 @@
-"""Looking inside MONA's three principles on real features (notebooks 02-04).
+"""Tailness inside MONA's pixel contrast (MONA TPAMI 2024 Eq. 3-5; notebook 02).
 
-Each function takes a trained network (``TrainResult.method.student``, a
-`mona_lab.models.SegmentationNetwork`) and a batch, runs the same loss modules the
-training recipe uses, and returns what happened inside them as tensors the notebooks
-plot:
-
-- tailness (MONA TPAMI 2024 Eq. 3-5): `inspect_pixel_contrast` -- which pixels the
-  hard-query rule picks, class means (positive keys, Eq. 4), the class-relation graph G and
-  the negative-class distribution softmax(G[c, .]) it induces, the per-class loss of Eq. 3;
-  with the hard-query rule (tailness) and with uniform queries among all class pixels;
-- consistency (Eq. 6): `equivariance_maps` -- T(F(x)) against F(T(x)) per pixel for an
-  affine or a deformation T, and `view_dice` -- how well a model segments weak and strong
-  views (the augmentation pairs of Table IV);
-- diversity (Sec. III-B "Diversity", Fig. 9): `global_embeddings`, `retrieve_neighbours`
-  (the K nearest teacher embeddings in a FIFO bank, as L_nn finds them) and
-  `neighbour_agreement`, and `relation_entropy` for the mined-view set size of Eq. 1-2.
+`inspect_pixel_contrast` runs the same `AnatomicalContrastLoss` the training recipe uses
+on a trained network's features and keeps what happened inside it: which pixels the
+hard-query rule picks (Eq. 5), class means (positive keys, Eq. 4), the class-relation graph
+G and the negative-class distribution softmax(G[c, .]) it induces, and the per-class loss of
+Eq. 3 -- with the hard-query rule (tailness) and with uniform queries among all class
+pixels. `query_allocation` shows where the query budget goes under uniform, per-class and
+hard-query sampling, on `soft_label_probabilities` when no trained model is at hand.
 
 The model's own softmax stands in for the teacher's probabilities (in training they come
 from the EMA teacher, which after a short run is almost the same network).
@@ -28,14 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mona_lab.augment import (
-    AugmentedView,
-    StrongAugmentConfig,
-    sample_spatial_transform,
-    strong_view,
-    weak_view,
-)
-from mona_lab.losses import EquivarianceLoss, NearestNeighbourLoss
+from mona_lab.lab.principles.batch import check_batch
 from mona_lab.losses.anatomical_contrast import (
     AnatomicalContrastLoss,
     ContrastDraw,
@@ -45,15 +30,6 @@ from mona_lab.losses.anatomical_contrast import (
 from mona_lab.methods.views import resize_labels_nearest, resize_probabilities
 
 
-def _check_batch(images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 1:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be [B, 1, S, S], got {shape}")
-    if labels is not None and (labels.dim() != 3 or labels.shape[0] != images.shape[0] or labels.shape[1:] != images.shape[2:]):
-        raise ValueError(f"labels must be [B, S, S] matching images {tuple(images.shape)}, got {tuple(labels.shape)}")
-
-
-# =========================================================================== tailness
 @dataclass
 class ContrastInspection:
     """Everything one pixel-contrast step sees, for one batch.
@@ -174,7 +150,7 @@ def inspect_pixel_contrast(
     Raises:
         ValueError: mis-shaped inputs, or a model without a representation head.
     """
-    _check_batch(images, labels)
+    check_batch(images, labels)
     was_training = model.training
     model.eval()
     try:
@@ -296,171 +272,3 @@ def _draw_to_cpu(draw: ContrastDraw) -> ContrastDraw:
                                                "key_memory_index", "key_class")}  # fmt: skip
     negative = None if draw.negative_index is None else draw.negative_index.cpu()
     return replace(draw, negative_index=negative, **moved)
-
-
-# =========================================================================== consistency
-def deformation_view(
-    images: torch.Tensor, generator: torch.Generator, std: float = 0.03, control_points: int = 6
-) -> AugmentedView:
-    """A diffeomorphic deformation alone (no rotation, crop, flip or intensity change):
-    MONA's "morphological changes" part of the strong view, exaggerated by ``std`` so it
-    shows at 64 px."""
-    _check_batch(images)
-    config = StrongAugmentConfig(
-        rotation_degrees=0.0, crop_scale=(1.0, 1.0), flip_prob=0.0, deformation_prob=1.0,
-        deformation_std=std, deformation_control_points=control_points,
-    )  # fmt: skip
-    b, _, h, w = images.shape
-    transform = sample_spatial_transform(b, (h, w), generator, config, images.device)
-    return AugmentedView(transform.apply(images), None, transform, transform.valid_mask())
-
-
-def affine_view(images: torch.Tensor, generator: torch.Generator) -> AugmentedView:
-    """A random rotation, crop and flip: the T that MONA's L_eqv uses in mona_lab (`weak_view`)."""
-    _check_batch(images)
-    return weak_view(images, None, generator)
-
-
-@torch.no_grad()
-def equivariance_maps(model, images: torch.Tensor, view: AugmentedView) -> dict[str, torch.Tensor | float]:
-    """T(F(x)) against F(T(x)) for one transform T (MONA Eq. 6).
-
-    Args:
-        model: a network returning ``.logits`` (or any callable ``x -> [B, C, S, S]`` logits).
-        images: [B, 1, S, S] the untransformed x.
-        view: the `AugmentedView` T(x) of ``images`` (from `affine_view`, `deformation_view`...).
-
-    Returns:
-        ``{"T_of_F": [B, C, S, S] probabilities, "F_of_T": [B, C, S, S] probabilities,
-        "kl_map": [B, S, S] symmetric KL per pixel (0 outside the valid mask),
-        "valid": [B, S, S] bool, "loss": float}`` -- ``loss`` is `EquivarianceLoss` exactly
-        as training computes it.
-    """
-    _check_batch(images)
-    logits_x = _logits(model, images)
-    logits_tx = _logits(model, view.images)
-    moved = view.apply_to_outputs(logits_x)
-    loss = float(EquivarianceLoss()(moved, logits_tx, valid_mask=view.valid_mask))
-    log_p, log_q = F.log_softmax(moved.float(), dim=1), F.log_softmax(logits_tx.float(), dim=1)
-    kl_map = ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(dim=1) * view.valid_mask
-    return {"T_of_F": log_p.exp(), "F_of_T": log_q.exp(), "kl_map": kl_map, "valid": view.valid_mask, "loss": loss}
-
-
-def _logits(model, images: torch.Tensor) -> torch.Tensor:
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        out = model(images)
-    finally:
-        if hasattr(model, "train"):
-            model.train(was_training)
-    return out.logits if hasattr(out, "logits") else out
-
-
-def augmented_view(images: torch.Tensor, labels: torch.Tensor, kind: str, generator: torch.Generator) -> AugmentedView:
-    """``kind="weak"`` (rotation, crop, flip) or ``"strong"`` (those plus deformation,
-    contrast, brightness and CutMix) view of a labelled batch (MONA Sec. IV-B, Table IV)."""
-    if kind == "weak":
-        return weak_view(images, labels, generator)
-    if kind == "strong":
-        return strong_view(images, labels, generator)
-    raise ValueError(f"kind must be 'weak' or 'strong', got {kind!r}")
-
-
-@torch.no_grad()
-def view_dice(model, images: torch.Tensor, labels: torch.Tensor, kind: str, *, repeats: int = 4, seed: int = 0) -> np.ndarray:
-    """Per-class Dice [C-1] of a model's prediction on ``kind`` views of a labelled batch,
-    against the labels moved with the view (valid pixels only), pooled over ``repeats``
-    random views. How good a pseudo-label from that view is (teacher side of Table IV) and
-    how hard the view is to segment (student side)."""
-    _check_batch(images, labels)
-    generator = torch.Generator(device=images.device).manual_seed(int(seed))
-    num_classes = None
-    inter = union = None
-    for _ in range(repeats):
-        view = augmented_view(images, labels.long(), kind, generator)
-        logits = _logits(model, view.images)
-        num_classes = logits.shape[1]
-        pred = logits.max(dim=1).indices
-        valid = view.valid_mask
-        if inter is None:
-            inter, union = torch.zeros(num_classes), torch.zeros(num_classes)
-        for c in range(1, num_classes):
-            p, g = (pred == c) & valid, (view.labels == c) & valid
-            inter[c] += (p & g).sum().cpu()
-            union[c] += (p.sum() + g.sum()).cpu()
-    dice = torch.where(union > 0, 2 * inter / union.clamp_min(1), torch.ones_like(union))
-    return dice[1:].numpy()
-
-
-# =========================================================================== diversity
-@torch.no_grad()
-def global_embeddings(model, images: torch.Tensor, head: str = "global_projection", batch_size: int = 32) -> torch.Tensor:
-    """L2-normalised global embeddings [N, P] of ``images`` [N, 1, S, S].
-
-    ``head="global_projection"`` is the teacher's v'_g (what the bank stores);
-    ``"global_prediction"`` the student's u_g (what queries the bank).
-    """
-    _check_batch(images)
-    if head not in ("global_projection", "global_prediction"):
-        raise ValueError(f"head must be 'global_projection' or 'global_prediction', got {head!r}")
-    was_training = model.training
-    model.eval()
-    try:
-        parts = []
-        for start in range(0, images.shape[0], batch_size):
-            out = model(images[start : start + batch_size], heads=(head,))
-            value = out.global_embedding if head == "global_projection" else out.global_prediction
-            if value is None:
-                raise ValueError(f"the model has no {head} head")
-            parts.append(F.normalize(value.float(), dim=1))
-    finally:
-        model.train(was_training)
-    return torch.cat(parts)
-
-
-def retrieve_neighbours(queries: torch.Tensor, bank: torch.Tensor, k: int = 5) -> torch.Tensor:
-    """Indices [Q, K] into ``bank`` [M, P] of each query's K nearest entries by cosine
-    similarity, found exactly as MONA's L_nn finds them (`NearestNeighbourLoss` with a FIFO
-    bank of capacity M holding ``bank``)."""
-    if queries.dim() != 2 or bank.dim() != 2 or queries.shape[1] != bank.shape[1]:
-        raise ValueError(f"queries [Q, P] and bank [M, P] must share P, got {tuple(queries.shape)} and {tuple(bank.shape)}")
-    loss = NearestNeighbourLoss(dim=bank.shape[1], bank_size=bank.shape[0], num_neighbours=k)
-    loss.enqueue(bank)
-    return loss.neighbour_indices(queries)
-
-
-def class_presence(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """[N, C-1] bool: which foreground classes appear in each label map [N, S, S]."""
-    return torch.stack([(labels == c).flatten(1).any(dim=1) for c in range(1, num_classes)], dim=1)
-
-
-def neighbour_agreement(query_labels: torch.Tensor, bank_labels: torch.Tensor, index: torch.Tensor, num_classes: int) -> float:
-    """Mean Jaccard index between the foreground classes present in each query slice and in
-    each of its retrieved neighbours (1 = same anatomy content, e.g. both mid-ventricular
-    with papillary muscles). Two slices with no foreground agree perfectly."""
-    q = class_presence(query_labels, num_classes)  # [Q, C-1]
-    b = class_presence(bank_labels, num_classes)[index]  # [Q, K, C-1]
-    inter = (q[:, None] & b).sum(-1).float()
-    union = (q[:, None] | b).sum(-1).float()
-    return float(torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union)).mean())
-
-
-def random_agreement(query_labels: torch.Tensor, bank_labels: torch.Tensor, num_classes: int) -> float:
-    """`neighbour_agreement` when every bank entry is a neighbour (the chance level)."""
-    index = torch.arange(bank_labels.shape[0]).expand(query_labels.shape[0], -1)
-    return neighbour_agreement(query_labels, bank_labels, index, num_classes)
-
-
-def relation_entropy(queries: torch.Tensor, mined: torch.Tensor, temperature: float) -> float:
-    """Mean entropy (nats) of softmax_j(sim(q, w_j) / temperature) over the mined views
-    w_1..w_k (MONA Eq. 1-2); ``log k`` is the uniform maximum. Shows how the relational
-    target sharpens or flattens as the mined-view set grows (Fig. 9(b))."""
-    if queries.dim() != 2 or mined.dim() != 2 or queries.shape[1] != mined.shape[1]:
-        raise ValueError(f"queries [N, P] and mined [k, P] must share P, got {tuple(queries.shape)} and {tuple(mined.shape)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    logits = F.normalize(queries.float(), dim=1) @ F.normalize(mined.float(), dim=1).T / temperature
-    log_p = F.log_softmax(logits, dim=1)
-    return float(-(log_p.exp() * log_p).sum(dim=1).mean())

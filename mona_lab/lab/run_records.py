@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from mona_lab.checkpoint import atomic_write_text
+from mona_lab.atomic_files import atomic_write_text
 from mona_lab.errors import MonaLabError
 
 RESULTS_FORMAT = 1
@@ -157,7 +157,7 @@ def results_path(name: str) -> Path:
     candidates = [
         Path.cwd() / "results" / name,
         Path.cwd() / "notebooks" / "results" / name,
-        Path(__file__).resolve().parent.parent / "notebooks" / "results" / name,
+        Path(__file__).resolve().parents[2] / "notebooks" / "results" / name,  # mona_lab/lab/ -> repository
     ]
     for candidate in candidates:
         if candidate.is_file():
