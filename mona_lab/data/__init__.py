@@ -17,28 +17,35 @@ Public names (each defined in the sub-module in brackets):
 
 - ``load_dataset(name, root=None, image_size=None, fast=None, seed=0, *, phantom=None,
   modality=None) -> SegmentationData`` [dataset]: ``name`` in ``DATASET_NAMES`` =
-  ("phantom", "acdc", "nifti").
+  ("phantom", "acdc", "nifti") [sources].
 - ``SegmentationData`` [dataset]: ``name, class_names, num_classes, modality, image_size,
   train_images [N,1,S,S] float32, train_labels [N,S,S] int64, train_patient_ids,
   train_case_ids, patients, val_volumes, test_volumes, native_class_counts,
   slice_indices(patient_ids)``.
+- ``open_source``, ``DataSource``, ``phantom_config_for`` [sources]: a data set's
+  native-resolution volumes per split, before slicing.
 - ``Volume`` [volume]: ``case_id, patient_id, image [D,H,W] float32, label [D,H,W] int64 |
   None, spacing (z,y,x) mm | None``.
 - ``split_patients(patients, labeled, seed=0) -> (labeled_ids, unlabeled_ids)``,
   ``resolve_labeled_count(labeled, num_patients)``, ``parse_labeled(text)`` [splits].
 - ``TwoStreamBatches(data, labeled_ids, unlabeled_ids=None, *, batch_size=6,
-  labeled_fraction=0.5, seed=0, transform=None)`` yielding ``TwoStreamBatch`` [batches];
-  ``iter_volume_batches(volume, image_size, batch_size=None)``.
+  labeled_fraction=0.5, seed=0, transform=None)`` yielding ``TwoStreamBatch`` [batches].
+- ``volume_slices(volume, image_size)``, ``iter_volume_batches(volume, image_size,
+  batch_size=None)`` [slicing]: a 3D volume's slices at the working size.
 - ``PhantomConfig``, ``make_phantom(config)``, ``make_phantom_patient(config, i)``,
-  ``phantom_split(n)``, ``PHANTOM_CLASS_NAMES`` [phantom].
+  ``phantom_split(n)``, ``PHANTOM_CLASS_NAMES`` [phantom, a package: anatomy, geometry,
+  raster, intensity, build].
 - Readers and writer: ``resolve_acdc_root``, ``iter_acdc_training_slices``,
   ``read_acdc_volumes`` [acdc]; ``read_nifti``, ``find_nifti_cases``, ``read_nifti_pair``,
   ``write_nifti``, ``write_acdc_nifti`` [nifti].
 - Preprocessing: ``minmax_normalize``, ``ct_window_normalize``, ``resize_images``,
-  ``resize_labels``, ``resize_probabilities`` [preprocess]; ``volume_slices`` [dataset].
+  ``resize_labels``, ``resize_probabilities`` [preprocess].
 - Statistics: ``class_pixel_counts``, ``class_fractions``, ``rank_frequency``,
   ``fit_zipf_exponent``, ``slice_presence``, ``expected_query_share``,
   ``compute_class_stats``, ``ClassStats`` [stats]; ``dataset_class_stats`` [dataset].
+
+The old homes keep working: ``mona_lab.data.dataset`` re-exports the [sources] names and
+``volume_slices``, ``mona_lab.data.batches`` re-exports ``iter_volume_batches``.
 
 Sub-modules load on first use, so ``import mona_lab.data`` stays light.
 """
@@ -48,20 +55,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "dataset": (
-        "DATASET_NAMES",
-        "DataSource",
-        "SegmentationData",
-        "dataset_class_stats",
-        "load_dataset",
-        "open_source",
-        "phantom_config_for",
-        "stack_training_slices",
-        "volume_slices",
-    ),
+    "dataset": ("SegmentationData", "dataset_class_stats", "load_dataset", "stack_training_slices"),
+    "sources": ("DATASET_NAMES", "DataSource", "open_source", "phantom_config_for"),
+    "slicing": ("iter_volume_batches", "volume_slices"),
     "volume": ("Volume",),
     "splits": ("parse_labeled", "resolve_labeled_count", "split_patients"),
-    "batches": ("TwoStreamBatch", "TwoStreamBatches", "iter_volume_batches"),
+    "batches": ("TwoStreamBatch", "TwoStreamBatches"),
     "phantom": ("PHANTOM_CLASS_NAMES", "PhantomConfig", "make_phantom", "make_phantom_patient", "phantom_split"),
     "acdc": ("ACDC_CLASS_NAMES", "iter_acdc_training_slices", "read_acdc_volumes", "resolve_acdc_root"),
     "nifti": ("find_nifti_cases", "read_nifti", "read_nifti_pair", "write_acdc_nifti", "write_nifti"),

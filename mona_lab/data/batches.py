@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mona_lab.data.slicing import iter_volume_batches  # noqa: F401 (re-exported)
 from mona_lab.errors import MonaLabError
 
 _STREAM_LABELED, _STREAM_UNLABELED, _STREAM_TRANSFORM = 1, 2, 3
@@ -308,14 +309,3 @@ class _StepStream(torch.utils.data.IterableDataset):
         while True:
             yield self.batches.batch_at(step)
             step += workers
-
-
-def iter_volume_batches(volume: Any, image_size: int, batch_size: int | None = None) -> Iterator[torch.Tensor]:
-    """A 3D volume's slices resized for the network, ``[b, 1, S, S]`` at a time (all ``D``
-    slices at once when ``batch_size`` is ``None``); for validation on 3D volumes."""
-    from mona_lab.data.preprocess import resize_images
-
-    d = volume.image.shape[0]
-    step = d if batch_size is None else int(batch_size)
-    for start in range(0, d, step):
-        yield resize_images(torch.from_numpy(volume.image[start : start + step]), image_size)

@@ -1,4 +1,4 @@
-"""The configuration of one training run, as a dataclass.
+"""`TrainConfig`: everything that determines one training run, as a dataclass.
 
 `TrainConfig` is what ``mona-lab train`` builds from its arguments, what ``config.json``
 stores and what ``--resume`` compares against (`config_differences`). Optimisation defaults
@@ -7,12 +7,9 @@ follow the papers (MONA Sec. IV-B; reference notes "Optimisation defaults"): SGD
 10 every 2500 iterations, 256 queries x 512 negatives, threshold 0.97, loss weights
 lambda_1..4 = 0.01, 1, 1, 1.
 
-Two recipes. The **working recipe** (the defaults) departs from the papers where their
-recipe, as printed, does not learn at a CPU budget; each departure is a field below whose
-comment says what the paper prints, what mona_lab does and the measured reason
-(`PAPER_RECIPE` lists them with the printed values). The **papers' recipe** is one switch away: ``mona-lab train
---recipe paper`` or ``TrainConfig(**PAPER_RECIPE, ...)`` sets every one of those fields to
-the printed value.
+Where the working recipe (the defaults) departs from the papers, the field's comment says
+what the paper prints, what mona_lab does and the measured reason; the printed values are
+`mona_lab.config.recipes.PAPER_RECIPE`.
 """
 from __future__ import annotations
 
@@ -22,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mona_lab.config.recipes import PAPER_RECIPE
 from mona_lab.errors import MonaLabError
 
 METHOD_CHOICES = (
@@ -294,7 +292,7 @@ class TrainConfig:
         return cls(**data)
 
     def save(self, path: Path) -> None:
-        from mona_lab.checkpoint import atomic_write_text
+        from mona_lab.atomic_files import atomic_write_text
 
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
@@ -308,30 +306,6 @@ class TrainConfig:
         except json.JSONDecodeError as err:
             raise MonaLabError(f"config file {path} is not valid JSON: {err}") from err
         return cls.from_dict(data)
-
-
-# The papers' recipe as printed (MONA Sec. III-B / IV-B, ACTION Sec. 3, reference notes), for
-# every field where the working recipe departs from it.
-PAPER_RECIPE: dict[str, Any] = {
-    "ema_warmup": False,
-    "strong_labeled": True,
-    "unsup_weighting": "share",
-    "pseudo_label_threshold": 0.97,
-    "unsup_rampup": 0.0,
-    "head_grad_scale": 1.0,
-    "bn_statistics": "all",
-    "representation_hidden_ratio": 1.0,
-    "eqv_fraction": 1.0,
-}
-RECIPES = ("working", "paper")
-
-
-def recipe_options(recipe: str) -> dict[str, Any]:
-    """The `TrainConfig` fields a recipe name sets: ``{}`` for ``"working"`` (the defaults),
-    `PAPER_RECIPE` for ``"paper"``."""
-    if recipe not in RECIPES:
-        raise MonaLabError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-    return dict(PAPER_RECIPE) if recipe == "paper" else {}
 
 
 def config_differences(saved: TrainConfig, requested: TrainConfig) -> list[str]:

@@ -1,0 +1,38 @@
+"""The configuration of one training run: `TrainConfig` and its two recipes.
+
+`TrainConfig` is what ``mona-lab train`` builds from its arguments, what ``config.json``
+stores and what ``--resume`` compares against (`config_differences`); its defaults are
+mona_lab's **working recipe**. The **papers' recipe** is one switch away: ``mona-lab train
+--recipe paper`` or ``TrainConfig(**PAPER_RECIPE, ...)`` sets every field where the working
+recipe departs from the papers to the printed value.
+
+Where each part lives:
+
+- `train_config`: `TrainConfig` (its fields with the papers' values and mona_lab's
+  departures, their checks, save/load), `config_differences`, and the choices
+  `METHOD_CHOICES`, `DATASET_CHOICES`, `PRETRAINING_METHODS`, `RESUMABLE_FIELDS`;
+- `recipes`: `PAPER_RECIPE` (the printed values), `RECIPES`, `recipe_options`.
+"""
+from __future__ import annotations
+
+from mona_lab.config.recipes import PAPER_RECIPE, RECIPES, recipe_options
+from mona_lab.config.train_config import (
+    DATASET_CHOICES,
+    METHOD_CHOICES,
+    PRETRAINING_METHODS,
+    RESUMABLE_FIELDS,
+    TrainConfig,
+    config_differences,
+)
+
+__all__ = [
+    "DATASET_CHOICES",
+    "METHOD_CHOICES",
+    "PAPER_RECIPE",
+    "PRETRAINING_METHODS",
+    "RECIPES",
+    "RESUMABLE_FIELDS",
+    "TrainConfig",
+    "config_differences",
+    "recipe_options",
+]
