@@ -42,7 +42,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
             seconds): at a fixed thread count the CPU kernels mona_lab uses give the same
             result every time. The exception, an accumulating ``index_put_`` (also behind
             the backward of advanced indexing), sums repeated indices in a thread-dependent
-            order; the pixel contrasts avoid it (`mona_lab.losses.anatomical_contrast`,
+            order; the pixel contrasts avoid it (`mona_lab.losses.pixel_statistics`,
             ``_add_rows_at_pixels``; issue 12), which tests/test_thread_determinism.py checks
             for every method with two threads.
 
