@@ -18,7 +18,7 @@ import torch
 
 
 def class_relation_graph(class_means: torch.Tensor) -> torch.Tensor:
-    """MONA / ACTION Eq. 6: G[p, q] = r_k^{p,+} . r_k^{q,+}.
+    """ACTION Eq. (6) (MONA Sec. III-B, unnumbered): G[p, q] = r_k^{p,+} . r_k^{q,+}.
 
     Args:
         class_means: [C, D] class-mean embeddings.

@@ -72,7 +72,7 @@ def pixel_groups(
 def proportional_allocation(
     sizes: torch.Tensor, n: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """``n_m = floor(n w_m) + e_m`` draws per group, ``w_m = |P_m| / |P|`` (ARCO Theorem
+    """``n_m = floor(n w_m) + e_m`` draws per group, ``w_m = |P_m| / |P|`` (ARCO Sec. 3.3, Theorem
     3.2's proportional group sizes, randomly rounded so that ``E[n_m] = n w_m`` exactly
     and ``sum_m n_m = n``).
 

@@ -73,7 +73,7 @@ def contrast_terms(
 ) -> ContrastTerms:
     """Per-pixel terms ``h(p)`` of the pixel-contrastive loss of one class, and their gradient.
 
-    ``h(p)`` is MONA Eq. 3 (ACTION Eq. 2) for the single query ``q_p``: positive key
+    ``h(p)`` is MONA Eq. 3 (ACTION Eq. 4, ACTION++ Eq. 2) for the single query ``q_p``: positive key
     ``k+`` = mean of the class's normalised embeddings (MONA Eq. 4, not re-normalised,
     as in `mona_lab.losses.AnatomicalContrastLoss`), negatives = every pixel whose label
     is another class (labels -1 are ignored). Its gradient with respect to the prototype,
