@@ -3,7 +3,7 @@
 Trains every combination of (tailness, consistency, diversity) -- vanilla, each alone, each
 pair, all three -- plus a supervised UNet-L baseline and a diagnostic vanilla run without the
 pseudo-label term (lambda_unsup = 0; not in the paper), for several seeds, with a short CPU
-budget (`mona_lab.ablation.GRID_BUDGET`: GLCon pre-training then fine-tuning at 64 px,
+budget (`mona_lab.lab.ablation.GRID_BUDGET`: GLCon pre-training then fine-tuning at 64 px,
 width 0.5), and stores per-run per-class Dice / ASD, the summary over seeds and the
 paper's printed numbers in one JSON file (written atomically):
 
@@ -51,7 +51,7 @@ def _init_worker(patients: int, image_size: int, phantom_seed: int, threads: int
 
 
 def _run_job(job: dict, budget_fields: dict, labeled: int, sampler: str, device: str, root: str) -> dict:
-    from mona_lab.ablation import AblationBudget, json_ready, run_ablation_row
+    from mona_lab.lab.ablation import AblationBudget, json_ready, run_ablation_row
 
     budget = AblationBudget(**budget_fields)
     job = dict(job)
@@ -68,7 +68,7 @@ def _run_job(job: dict, budget_fields: dict, labeled: int, sampler: str, device:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mona_lab.ablation import DEFAULT_GRID_PATH
+    from mona_lab.lab.ablation import DEFAULT_GRID_PATH
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=DEFAULT_GRID_PATH, help="JSON file to write (default: %(default)s)")
@@ -93,7 +93,7 @@ def main(argv=None) -> dict:
     import torch
 
     import mona_lab
-    from mona_lab.ablation import (
+    from mona_lab.lab.ablation import (
         GRID_BUDGET,
         GRID_FAST_BUDGET,
         PAPER_TABLE_III,
@@ -106,7 +106,7 @@ def main(argv=None) -> dict:
         rank_agreement,
         summarise_grid,
     )
-    from mona_lab.checkpoint import atomic_write_text
+    from mona_lab.atomic_files import atomic_write_text
 
     args = parse_args(argv)
     budget = GRID_FAST_BUDGET if args.fast else GRID_BUDGET

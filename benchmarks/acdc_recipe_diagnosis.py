@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from acdc_reduced import run_one  # noqa: E402  (the same runner: one command line per run)
 
-from mona_lab.checkpoint import atomic_write_text  # noqa: E402
+from mona_lab.atomic_files import atomic_write_text  # noqa: E402
 
 VARIANTS: dict[str, list[str]] = {
     "working": [],

@@ -48,7 +48,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mona_lab.checkpoint import atomic_write_text
+from mona_lab.atomic_files import atomic_write_text
 
 BAR_METHODS = ("supervised", "mona", "arco-sg", "action++")  # the required comparison
 DEFAULT_METHODS = ["supervised", "mean-teacher", "mona", "arco-sg", "action++", "arco-sag", "mona@paper"]
@@ -102,7 +102,7 @@ def run_one(cmd: list[str], out: Path, root: str) -> dict:
     metrics = json.loads((out / "metrics.json").read_text())
     dynamics = None
     if (out / "dynamics.csv").exists():
-        from mona_lab.dynamics import read_dynamics
+        from mona_lab.training.dynamics import read_dynamics
 
         columns = read_dynamics(out / "dynamics.csv")  # NaN (a term absent at that step) -> null
         dynamics = {k: [None if isinstance(v, float) and v != v else v for v in vs] for k, vs in columns.items()}

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import mona_lab.engine as engine
-from mona_lab.checkpoint import load_checkpoint
+import mona_lab.training.checkpoint as checkpoint
+from mona_lab.training.checkpoint import load_checkpoint
 from mona_lab.cli import main
 from mona_lab.config import TrainConfig
 from mona_lab.data import TwoStreamBatches
@@ -124,8 +125,8 @@ def test_ctrl_c_on_the_command_line_exits_130_and_says_how_to_resume(tmp_path):
 
 def test_checkpoints_are_also_written_by_the_clock(tmp_path, monkeypatch):
     saved = []
-    save = engine.atomic_torch_save
-    monkeypatch.setattr(engine, "atomic_torch_save", lambda obj, path: saved.append((path.name, obj.get("step"))) or save(obj, path))
+    save = checkpoint.atomic_torch_save  # patched where the loop's TrainingState calls it
+    monkeypatch.setattr(checkpoint, "atomic_torch_save", lambda obj, path: saved.append((path.name, obj.get("step"))) or save(obj, path))
     engine.train(TrainConfig(method="supervised", iterations=5, out=str(tmp_path / "a"), checkpoint_every=1000,
                              checkpoint_minutes=1e-9, **SMALL))  # fmt: skip
     assert [step for name, step in saved if name == "last.pt"] == [1, 2, 3, 4, 5]

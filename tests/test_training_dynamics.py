@@ -9,7 +9,7 @@ import torch
 
 from mona_lab.cli import main
 from mona_lab.config import PAPER_RECIPE, TrainConfig
-from mona_lab.dynamics import TRACKED_LAYERS, read_dynamics, term_gradient_norms, tracked_parameters
+from mona_lab.training.dynamics import TRACKED_LAYERS, read_dynamics, term_gradient_norms, tracked_parameters
 from mona_lab.errors import MonaLabError
 from mona_lab.methods import build_method
 from mona_lab.models import build_model
@@ -154,7 +154,7 @@ def test_plot_training_dynamics_draws_every_term(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mona_lab.viz import plot_training_dynamics
+    from mona_lab.lab.viz import plot_training_dynamics
 
     out = tmp_path / "mona"
     assert main(["train", "--method", "mona", "--iterations", "2", "--pretrain-iterations", "0", "--out", str(out), *SMALL,

@@ -3,6 +3,8 @@
 `torchrun --nproc_per_node=N` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; `init` then
 starts the process group with NCCL on CUDA and gloo on the CPU. Rank 0 alone writes files;
 numbers that summarise a run (losses, validation metrics) are reduced across processes.
+`wrap` puts the method in a `DistributedDataParallel`, which averages the gradients of
+the processes in ``backward``.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,19 @@ def init(device: torch.device) -> DistInfo:
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
     return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def wrap(module: nn.Module, device: torch.device, info: DistInfo) -> nn.Module:
+    """``module`` in a `DistributedDataParallel` when several processes train, else itself.
+
+    ``find_unused_parameters``: a stage may leave some heads out of its losses."""
+    if not info.enabled:
+        return module
+    return DistributedDataParallel(
+        module,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=True,
+    )
 
 
 def shutdown(info: DistInfo) -> None:

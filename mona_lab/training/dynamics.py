@@ -3,7 +3,7 @@
 Why: every conv of the UNet is followed by BatchNorm, so a conv's output ignores its
 weight's scale and its effective learning rate is ``lr / |w|^2``. An auxiliary loss whose
 gradient dwarfs L_sup's at the encoder grows |w| and freezes the segmentation network
-while the loss curves look healthy (issue "Methods that work"). The engine writes, every
+while the loss curves look healthy (issue "Methods that work"). The training loop writes, every
 ``TrainConfig.dynamics_every`` iterations, one row of ``dynamics.csv``::
 
     step, stage,
@@ -75,6 +75,13 @@ def term_gradient_norms(
         for layer, grad in zip(names, grads):
             row[f"grad@{layer}:{term}"] = 0.0 if grad is None else float(grad.norm())
     return row
+
+
+def dynamics_row(
+    step: int, stage: str, model: nn.Module, losses: dict[str, torch.Tensor], weights: dict[str, float]
+) -> dict:
+    """One ``dynamics.csv`` row: step, stage, `weight_norms` and `term_gradient_norms`."""
+    return {"step": step, "stage": stage, **weight_norms(model), **term_gradient_norms(model, losses, weights)}
 
 
 class DynamicsLog:
