@@ -47,10 +47,14 @@ class _MovedModuleLoader(importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,
         )
-        return importlib.import_module(self.new_name)
+        module = importlib.import_module(self.new_name)
+        self.new_spec = module.__spec__
+        return module
 
-    def exec_module(self, module) -> None:  # the new module is already executed
-        pass
+    def exec_module(self, module) -> None:
+        # the new module is already executed; the import system has just set its
+        # ``__spec__`` to the old path's spec: give it back its own
+        module.__spec__ = self.new_spec
 
 
 class _MovedModuleFinder(importlib.abc.MetaPathFinder):

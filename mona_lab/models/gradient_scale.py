@@ -1,6 +1,6 @@
 """Scale the gradient that an auxiliary head sends back into the segmentation network.
 
-Why (issue "Methods that work"; `mona_lab.dynamics` measures it): every convolution of the UNet is
+Why (`mona_lab.training.dynamics` measures it): every convolution of the UNet is
 followed by BatchNorm, so the network's output does not depend on a conv weight's scale
 and that weight's effective learning rate falls as 1/|w|^2. At initialisation on ACDC
 (128 px, width 0.25), the gradient of MONA's L_nn on the bottleneck features was 160x that

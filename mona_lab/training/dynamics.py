@@ -14,7 +14,7 @@ while the loss curves look healthy (issue "Methods that work"). The training loo
 for LAYER in `TRACKED_LAYERS` (first conv, bottleneck conv, classifier). The gradients are
 taken term by term with ``torch.autograd.grad`` on the step's graph before the step's own
 backward (a few extra backward passes every N iterations, none in between).
-`mona_lab.viz.plot_training_dynamics` draws the file.
+`mona_lab.lab.viz.plot_training_dynamics` draws the file.
 """
 from __future__ import annotations
 
