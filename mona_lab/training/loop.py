@@ -103,8 +103,11 @@ def train(config: TrainConfig, data=None) -> TrainResult:
         total = sum(s.iterations for s in stages)
         log = CsvLog(out / "log.csv", state.start_step, info.is_main)
         # per-term gradients need autograd.grad on the step's graph: single process only
-        dynamics = DynamicsLog(out / "dynamics.csv", state.start_step, info.is_main and not info.enabled and config.dynamics_every > 0)
-        progress = ProgressBar(config.progress and info.is_main, total, state.start_step, config.method)
+        dynamics_on = info.is_main and not info.enabled and config.dynamics_every > 0
+        dynamics = DynamicsLog(out / "dynamics.csv", state.start_step, dynamics_on)
+        progress = ProgressBar(
+            config.progress and info.is_main, total, state.start_step, config.method
+        )
         method.train()
         summary = None
         stop = StopRequest(enabled=not info.enabled)
@@ -121,7 +124,9 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                 losses = _losses(model, state.batches.batch_at(step), device, config.amp)
                 values = _finite_values(losses, step, stage.name, out)
                 if dynamics.enabled and step % config.dynamics_every == 0:
-                    dynamics.write(dynamics_row(step, stage.name, method.student, losses, method.term_weights))
+                    dynamics.write(
+                        dynamics_row(step, stage.name, method.student, losses, method.term_weights)
+                    )
                 # backward -> optimiser step -> EMA teacher (and the method's queues and banks)
                 optimizer.zero_grad(set_to_none=True)
                 losses["total"].backward()
