@@ -2,7 +2,8 @@
 
 One seed controls a run (`seed_everything`), the device is chosen once
 (`select_device`, never a hard-coded ``cuda:0``) and ``MONA_LAB_FAST=1`` shrinks every
-notebook and test run so it finishes in seconds on a laptop CPU (`is_fast_mode`).
+notebook and test run so it finishes in seconds on a laptop CPU (`is_fast_mode`; the three
+lab sizes, fast, lecture and full, are in `mona_lab.lab_size`).
 """
 from __future__ import annotations
 
@@ -17,18 +18,17 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def is_fast_mode() -> bool:
-    """True when the environment variable ``MONA_LAB_FAST`` is set to a true value.
+    """True when the lab runs at the fast size: ``MONA_LAB_FAST`` set to a true value, or
+    ``MONA_LAB_SIZE=fast`` (`mona_lab.lab_size`).
 
-    ``1``, ``true``, ``yes`` and ``on`` (any case) count as true; unset, empty, ``0``,
-    ``false``, ``no`` and ``off`` as false. Anything else raises ``ValueError`` so that a
-    typo never silently runs a multi-hour full setting.
+    For ``MONA_LAB_FAST``, ``1``, ``true``, ``yes`` and ``on`` (any case) count as true;
+    unset, empty, ``0``, ``false``, ``no`` and ``off`` as false. Anything else, and any
+    ``MONA_LAB_SIZE`` other than fast, lecture or full, raises ``ValueError`` so that a typo
+    never silently runs a multi-hour full setting.
     """
-    raw = os.environ.get(FAST_ENV_VAR, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(f"{FAST_ENV_VAR}={raw!r} is not understood; use 1 (fast) or 0 (full)")
+    from mona_lab.lab_size import LabSize, lab_size_requested
+
+    return lab_size_requested() is LabSize.FAST
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
