@@ -31,34 +31,37 @@ Choices where the paper leaves room (documented and tested):
   running statistics and nothing in the model changes while the surface is drawn.
 
 Relation to the ``loss-landscapes`` package (3.0.6, a declared dependency). Its source
-was read and each of these defects reproduced on small models before deciding:
+was read and each of these behaviours reproduced on small models and on notebook 06's
+checkpoints (`mona_lab.lab.landscape_comparison` and its tests measure them):
 
-1. ``distance`` scales inversely: directions are rescaled to length
-   ``||theta|| / distance / steps``, so doubling ``distance`` halves the extent.
-2. Directions are uniform on ``[0, 1)`` (``torch.rand``), not Gaussian, so every
-   direction points into the positive orthant; they are made on the CPU with the global
-   RNG (no generator, wrong device for CUDA models).
-3. ``filter_normalize_`` touches 1-D parameters twice (scaled as a whole, then every
-   element separately, giving ``|d_k| = |b_k|``), instead of leaving them at zero; for a
-   BatchNorm bias (all zeros) the per-element step divides ``0.0 / 0.0`` in Python and
-   raises ``ZeroDivisionError``: any model with BatchNorm fails.
-4. After filter normalisation every direction is rescaled to one global length, which
-   discards the per-filter scale the normalisation set.
-5. ``wrap_model`` calls ``requires_grad_(False)`` on the caller's model and never
+1. ``distance`` scales inversely: after filter normalisation ``||d|| = ||theta||`` and each
+   direction is rescaled to length ``||theta|| / distance / steps``, one factor for all
+   filters (the per-filter ratios survive), so a step is ``1 / (distance * steps)`` filter
+   norms and the plane's half-width ``1 / (2 distance)``: doubling ``distance`` halves it.
+2. Directions are uniform on ``[0, 1)`` (``torch.rand``), not Gaussian, so the first
+   direction points into the positive orthant (every filter shifted in one sign); they
+   are made on the CPU with the global RNG (no generator, wrong device for CUDA models).
+3. ``filter_normalize_`` touches 1-D parameters (biases, BatchNorm weight and bias) twice
+   (scaled as a whole, then every element separately, giving ``|d_k| = |b_k|``) instead
+   of leaving them at zero; a 1-D parameter that is zero everywhere (a BatchNorm bias
+   not trained yet: a freshly built model, a head a short run has not reached) makes the
+   per-element step divide ``0.0 / 0.0`` in Python and raise ``ZeroDivisionError``.
+4. ``wrap_model`` calls ``requires_grad_(False)`` on the caller's model and never
    restores it (even ``point()`` does this), silently freezing a model that is trained
    afterwards.
-6. Its ``Loss`` metric never calls ``eval()``: BatchNorm runs in training mode, uses batch
+5. Its ``Loss`` metric never calls ``eval()``: BatchNorm runs in training mode, uses batch
    statistics and updates its running statistics at every grid point.
-7. With ``deepcopy_model=False`` (the default) the caller's weights are left displaced
+6. With ``deepcopy_model=False`` (the default) the caller's weights are left displaced
    after the sweep. ``random_line`` is one-sided (``theta + d .. theta + steps d``).
    ``random_plane`` starts at ``-steps/2`` and steps before evaluating, so the grid is
    off-centre (with odd ``steps`` the trained weights are never evaluated), and its
    snake traversal puts odd rows one step out of line with even rows.
 
-Every part of its sweep is affected, and the parts that are not (adding a list of tensors
-to another) are one line of torch, so mona_lab does not import ``loss_landscapes`` at all:
-the sweep below sets ``theta + alpha d1 + beta d2`` exactly at every grid point (no
-accumulated in-place drift) and restores the model bit for bit in a ``finally`` block.
+Used with care (``eval()``, ``deepcopy_model=True``, a seeded global RNG) it draws a valid
+surface along its own directions; notebook 06 shows it next to this module's. The library
+does not import it: the sweep below sets ``theta + alpha d1 + beta d2`` exactly at every
+grid point (no accumulated in-place drift) and restores the model bit for bit in a
+``finally`` block.
 """
 from __future__ import annotations
 
@@ -207,6 +210,21 @@ def grid_coordinates(distance: float, steps: int) -> np.ndarray:
     return (coords - coords[::-1]) / 2.0
 
 
+def _check_directions(directions: Any, params: list[torch.Tensor], dims: int) -> list[list[torch.Tensor]]:
+    if not isinstance(directions, (list, tuple)) or len(directions) != dims:
+        raise ValueError(f"directions must be a list of dims={dims} directions, got {type(directions).__name__}"
+                         f" of length {len(directions) if isinstance(directions, (list, tuple)) else 'n/a'}")
+    checked = []
+    for k, direction in enumerate(directions):
+        shapes = [tuple(p.shape) for p in params]
+        if not isinstance(direction, (list, tuple)) or len(direction) != len(params) or not all(
+            isinstance(d, torch.Tensor) and tuple(d.shape) == shape for d, shape in zip(direction, shapes)
+        ):
+            raise ValueError(f"directions[{k}] must be {len(params)} tensors shaped like model.parameters()")
+        checked.append([d.detach().to(device=p.device, dtype=p.dtype) for d, p in zip(direction, params)])
+    return checked
+
+
 def _as_float(value: Any) -> float:
     try:
         if isinstance(value, torch.Tensor):
@@ -227,6 +245,7 @@ def loss_surface(
     steps: int = 21,
     dims: int = 2,
     seed: int = 0,
+    directions: list[list[torch.Tensor]] | None = None,
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Loss along one or two random filter-normalised directions (Li et al. 2018, Sec. 3-4).
 
@@ -249,6 +268,11 @@ def loss_surface(
         steps: grid points per axis (``>= 2``; odd puts the trained weights at the centre).
         dims: 1 (a line) or 2 (a plane).
         seed: seeds the generator of the directions.
+        directions: optional ``dims`` directions to sweep instead of
+            ``surface_directions(model, dims, seed)`` (``seed`` is then unused), each a
+            list of tensors shaped like ``model.parameters()``; ``coords`` are then in
+            units of these directions (used to sweep another tool's directions on the
+            same clean, centred grid, `mona_lab.lab.landscape_comparison`).
 
     Returns:
         ``(coords, values)``: ``coords`` a tuple of ``dims`` float64 arrays
@@ -258,7 +282,7 @@ def loss_surface(
     Raises:
         ValueError: bad ``distance``, ``steps``, ``dims`` or ``seed``; ``model`` without
             parameters or on several devices; ``loss_fn`` not callable or not returning a
-            scalar.
+            scalar; ``directions`` not ``dims`` lists matching the parameters' shapes.
     """
     coord = grid_coordinates(distance, steps)
     dims = _check_dims(dims)
@@ -266,7 +290,10 @@ def loss_surface(
     params = _check_model(model)
     if not callable(loss_fn):
         raise ValueError(f"loss_fn must be callable as loss_fn(model) -> float, got {type(loss_fn).__name__}")
-    directions = surface_directions(model, dims, seed)
+    if directions is None:
+        directions = surface_directions(model, dims, seed)
+    else:
+        directions = _check_directions(directions, params, dims)
     coords = tuple(coord.copy() for _ in range(dims))
     values = np.empty((len(coord),) * dims, dtype=np.float64)
 

@@ -285,3 +285,19 @@ def test_model_on_cuda_works_and_directions_live_there():
     )
     assert values.shape == (3, 3) and np.all(np.isfinite(values))
     assert_unchanged(net, before)
+
+
+# ----------------------------------------------------------------------------- given directions
+def test_given_directions_are_swept_and_checked():
+    torch.manual_seed(3)
+    layer = nn.Linear(3, 2).double()
+    w0, b0 = layer.weight.detach().clone(), layer.bias.detach().clone()
+    d = [torch.ones_like(w0), torch.zeros_like(b0)]
+    coords, values = loss_surface(layer, lambda m: float(m.weight.sum()), distance=2.0, steps=5, dims=1,
+                                  directions=[d])
+    np.testing.assert_allclose(values, float(w0.sum()) + coords[0] * w0.numel(), rtol=1e-12)
+    assert torch.equal(layer.weight, w0) and torch.equal(layer.bias, b0)
+    with pytest.raises(ValueError, match="dims=1"):
+        loss_surface(layer, lambda m: 0.0, dims=1, steps=3, directions=[d, d])
+    with pytest.raises(ValueError, match=r"directions\[0\]"):
+        loss_surface(layer, lambda m: 0.0, dims=1, steps=3, directions=[[torch.ones(2, 2), b0]])

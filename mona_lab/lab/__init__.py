@@ -18,6 +18,7 @@ module                                   used by
   (contrast_terms, estimators,           (`pixel_loss_map`, `representative_slices`)
   loss_module)
 `mona_lab.lab.landscape_studies`         06_loss_landscapes
+`mona_lab.lab.landscape_comparison`      06_loss_landscapes (the ``loss-landscapes`` package)
 `mona_lab.lab.temperature_study`         07_temperature_schedules;
                                          ``benchmarks/temperature_runs.py``
 `mona_lab.lab.allocation_trace`          07_temperature_schedules
