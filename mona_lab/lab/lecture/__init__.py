@@ -1,4 +1,4 @@
-"""Export the lecture: execute the numbered notebooks, write HTML pages, reveal.js slides and an index.
+"""Export the lecture: execute the numbered notebooks, write HTML pages, slide decks and an index.
 
 ``mona-lab lecture --out DIR [--fast]`` (or `export_lecture`) runs every notebook
 ``NN_name.ipynb`` of the notebook folder in numeric order with nbconvert's
@@ -6,28 +6,32 @@
 folder, ``MONA_LAB_FAST=1`` in the kernels' environment with ``--fast``), then writes for
 each one
 
-- ``DIR/NN_name.html``: the page (nbconvert ``HTMLExporter``, lab template), and
-- ``DIR/NN_name.slides.html``: reveal.js slides (nbconvert ``SlidesExporter``; a markdown
-  cell that starts with a heading opens a new slide unless the notebook sets its own
-  ``slideshow`` metadata; long slides scroll),
+- ``DIR/NN_name.html``: the page (nbconvert's lab template), and
+- ``DIR/NN_name.slides.html``: slides, one per ``#`` / ``##`` section heading (a markdown
+  cell is split at a heading inside it); a long slide scrolls inside itself; Right, Left,
+  PageDown, PageUp, Space, Home and End move, and ``#/3`` in the address opens slide 3,
 
 and finally ``DIR/index.html`` linking every page and slide deck in order. Every file is
 written atomically (temporary name, then ``os.replace``); the index is written last, so
 an index always points at complete pages.
 
-Network: the pages load nothing for text and matplotlib figures (images are embedded),
-but nbconvert's slides template loads **reveal.js from a CDN** (unpkg) by default, and
-plotly figures are rendered with **plotly.js from its CDN** (``include_plotlyjs="cdn"``),
-because the notebooks store plotly figures only as ``application/vnd.plotly.v1+json``,
-which nbconvert's templates do not render; the export adds the HTML rendering to its own
-copy. Viewing those parts offline needs a local copy of the two libraries.
+Offline: the written files load nothing from the network (a lecture hall with bad Wi-Fi).
+Equations are converted to MathML at export time (``latex2mathml``; browsers draw MathML
+natively), the slide script is this package's own (``static/mona_slides.js``, no
+reveal.js or require.js), plotly figures (stored as ``application/vnd.plotly.v1+json``)
+get an HTML rendering that uses ``DIR/plotly.min.js``, copied from the installed
+``plotly`` package, and live widgets are replaced by a note (they need a kernel).
+`external_references` lists what a written file would fetch; `mona_lab.lab.lecture.browser_check`
+opens the files in headless Chromium with networking off.
 
 Errors (`mona_lab.errors.MonaLabError`): nbconvert not installed, a missing folder, no
 notebooks, an unknown name in ``notebooks``, or a notebook that fails to execute (the
-message names the notebook and the error).
+message names the notebook and the error). An equation ``latex2mathml`` cannot convert
+is shown as its LaTeX source and listed in `LecturePage.math_failures`.
 
-Three modules: `mona_lab.lab.lecture.notebooks` (finding, picking and preparing the
-notebooks), `mona_lab.lab.lecture.export` (`export_lecture`) and
+Modules: `mona_lab.lab.lecture.notebooks` (finding, picking and preparing the notebooks),
+`mona_lab.lab.lecture.offline_math` (LaTeX -> MathML), `mona_lab.lab.lecture.offline`
+(the exporters), `mona_lab.lab.lecture.references` (the URL check), `mona_lab.lab.lecture.export` (`export_lecture`) and
 `mona_lab.lab.lecture.command` (the CLI command); every public name is importable from
 ``mona_lab.lab.lecture``.
 """
@@ -42,20 +46,29 @@ from mona_lab.lab.lecture.notebooks import (
     discover_notebooks,
     mark_slides,
     notebook_title,
+    replace_widget_views,
     select_notebooks,
+    split_at_headings,
 )
+from mona_lab.lab.lecture.references import external_references
+from mona_lab.lab.lecture.offline_math import MathConversionError, latex_to_mathml
 
 __all__ = [
     "NOTEBOOK_PATTERN",
     "PLOTLY_MIMETYPE",
     "LectureExport",
+    "MathConversionError",
     "LecturePage",
     "add_lecture_commands",
     "add_plotly_html",
     "atomic_write_text",
     "discover_notebooks",
     "export_lecture",
+    "external_references",
+    "latex_to_mathml",
     "mark_slides",
     "notebook_title",
+    "replace_widget_views",
     "select_notebooks",
+    "split_at_headings",
 ]

@@ -25,7 +25,7 @@ def _cmd_lecture(args: argparse.Namespace) -> int:
 
 def add_lecture_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``mona-lab lecture`` on the CLI's sub-parsers."""
-    p = sub.add_parser("lecture", help="execute the notebooks and export HTML pages, reveal.js slides and an index")
+    p = sub.add_parser("lecture", help="execute the notebooks and export HTML pages, slide decks and an index that open offline")
     p.add_argument("--out", required=True, help="output folder for the HTML files")
     p.add_argument("--fast", action="store_true", help="run the notebooks with MONA_LAB_FAST=1 (minutes on a CPU)")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the repository's notebooks/)")

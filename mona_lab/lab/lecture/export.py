@@ -1,11 +1,14 @@
-"""Execute the numbered notebooks and write HTML pages, reveal.js slides and an index.
+"""Execute the numbered notebooks and write HTML pages, slide decks and an index that open offline.
 
 `export_lecture` runs every chosen notebook with nbconvert's ``ExecutePreprocessor`` (a
 fresh ``python3`` kernel each, working directory = the notebook folder, ``MONA_LAB_FAST=1``
 in the kernels' environment with ``fast``), then writes ``DIR/NN_name.html`` (the page,
-nbconvert ``HTMLExporter``, lab template) and ``DIR/NN_name.slides.html`` (reveal.js slides,
-nbconvert ``SlidesExporter``; long slides scroll), and finally ``DIR/index.html`` linking
-every page and slide deck in order. Every file is written atomically (temporary name, then
+nbconvert's lab template) and ``DIR/NN_name.slides.html`` (a slide per section heading,
+long slides scroll inside themselves), and finally ``DIR/index.html`` linking every page
+and slide deck in order. Nothing written loads anything from the network
+(`mona_lab.lab.lecture.offline`): equations are MathML, the slide script is inlined, and
+``DIR/plotly.min.js`` (copied from the ``plotly`` package when a notebook has a plotly
+figure) serves the plots. Every file is written atomically (temporary name, then
 ``os.replace``); the index is written last, so an index always points at complete pages.
 """
 from __future__ import annotations
@@ -26,19 +29,22 @@ from mona_lab.lab.lecture.notebooks import (
     discover_notebooks,
     mark_slides,
     notebook_title,
+    replace_widget_views,
     select_notebooks,
 )
 
 
 @dataclass
 class LecturePage:
-    """One exported notebook: its source, title and the two files written."""
+    """One exported notebook: its source, title, the two files written, and the equations
+    that could not be rendered (each shown as its LaTeX source; empty when all rendered)."""
 
     notebook: Path
     title: str
     page: Path
     slides: Path
     seconds: float
+    math_failures: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,13 +76,16 @@ def _environment(name: str, value: str | None) -> Iterator[None]:
 def _nbconvert():
     try:
         import nbformat
-        from nbconvert import HTMLExporter, SlidesExporter
         from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
+
+        import latex2mathml.converter  # noqa: F401  (equations; imported here for the hint)
+        from mona_lab.lab.lecture import offline
     except ImportError as err:
         raise MonaLabError(
-            f"mona-lab lecture needs nbconvert and nbformat ({err}); install them with `pip install nbconvert`"
+            f"mona-lab lecture needs nbconvert, nbformat and latex2mathml ({err}); "
+            "install them with `pip install nbconvert latex2mathml`"
         ) from err
-    return nbformat, HTMLExporter, SlidesExporter, ExecutePreprocessor, CellExecutionError
+    return nbformat, offline, ExecutePreprocessor, CellExecutionError
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -114,8 +123,9 @@ def _index_html(pages: Sequence[LecturePage], fast: bool) -> str:
 <body>
 <h1>mona_lab lecture</h1>
 <p>Semi-supervised contrastive segmentation under long-tailed class distributions (MONA, ARCO,
-ACTION, ACTION++). Each notebook was executed in {mode} and exported as a page and as reveal.js
-slides (the slides and plotly figures load their JavaScript from a CDN).</p>
+ACTION, ACTION++). Each notebook was executed in {mode} and exported as a page and as
+slides (a slide per section: arrow or page keys move, <code>#/3</code> opens slide 3). Nothing here
+needs the network: copy the whole folder.</p>
 <ol>
 {items}
 </ol>
@@ -135,7 +145,7 @@ def export_lecture(
     kernel_name: str = "python3",
     progress=None,
 ) -> LectureExport:
-    """Execute notebooks and write their HTML pages, reveal.js slides and an index.
+    """Execute notebooks and write their HTML pages, slide decks and an index (all offline).
 
     Args:
         notebooks_dir: folder of ``NN_name.ipynb`` notebooks.
@@ -148,22 +158,21 @@ def export_lecture(
         progress: optional ``callable(str)`` told about each notebook as it finishes.
 
     Returns:
-        `LectureExport` (paths of the index and of every page and slide deck).
+        `LectureExport` (paths of the index and of every page and slide deck, and any
+        equation that could not be rendered, per page).
 
     Raises:
         MonaLabError: nbconvert missing, no notebooks, an unknown name, or a notebook that
             fails to execute (named in the message).
     """
-    nbformat, HTMLExporter, SlidesExporter, ExecutePreprocessor, CellExecutionError = _nbconvert()
+    nbformat, offline, ExecutePreprocessor, CellExecutionError = _nbconvert()
     folder = Path(notebooks_dir)
     chosen = select_notebooks(discover_notebooks(folder), notebooks)
     if not chosen:
         raise MonaLabError(f"no NN_name.ipynb notebooks in {folder}")
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
-    page_exporter = HTMLExporter(template_name="lab")
-    slide_exporter = SlidesExporter()
-    slide_exporter.reveal_scroll = True
+    page_exporter, slide_exporter = offline.page_exporter(), offline.slides_exporter()
     export = LectureExport(out=target, index=target / "index.html")
     for path in chosen:
         started = time.perf_counter()
@@ -182,9 +191,13 @@ def export_lecture(
                 except Exception as err:  # kernel died, timeout, missing kernel
                     raise MonaLabError(f"notebook {path.name} failed while executing: {type(err).__name__}: {err}") from err
         shown = copy.deepcopy(nb)
-        add_plotly_html(shown)
+        has_plots = add_plotly_html(shown) > 0
+        replace_widget_views(shown)
         mark_slides(shown)
         resources = {"metadata": {"name": path.stem}}
+        if has_plots:
+            resources["mona_plotly_src"] = offline.copy_plotly_js(target, _atomic_write).name
+        page_exporter.math_failures, slide_exporter.math_failures = [], []
         body, page_resources = page_exporter.from_notebook_node(shown, resources=dict(resources))
         slides, slide_resources = slide_exporter.from_notebook_node(shown, resources=dict(resources))
         page, deck = target / f"{path.stem}.html", target / f"{path.stem}.slides.html"
@@ -192,9 +205,12 @@ def export_lecture(
         _write_resources(target, slide_resources)
         atomic_write_text(page, body)
         atomic_write_text(deck, slides)
-        entry = LecturePage(path, notebook_title(nb), page, deck, time.perf_counter() - started)
+        failures = page_exporter.math_failures
+        entry = LecturePage(path, notebook_title(nb), page, deck, time.perf_counter() - started, list(failures))
         export.pages.append(entry)
         if progress is not None:
             progress(f"{path.name}: {entry.seconds:.1f} s -> {page.name}, {deck.name}")
+            for failure in failures:
+                progress(f"{path.name}: equation shown as LaTeX source: {failure}")
     atomic_write_text(export.index, _index_html(export.pages, fast))
     return export
