@@ -26,7 +26,8 @@ module                                   used by
                                          ``benchmarks/arco_curves.py``,
                                          ``benchmarks/temperature_runs.py``
 `mona_lab.lab.results`                   08_full_gpu_training
-`mona_lab.lab.viz` (one module per       every notebook, 00-08
+`mona_lab.lab.training_dynamics`         09_training_dynamics
+`mona_lab.lab.viz` (one module per       every notebook, 00-09
   topic, see its docstring)
 `mona_lab.lab.lecture`                   ``mona-lab lecture`` (exports every notebook)
   (notebooks, export, command)

@@ -1,0 +1,272 @@
+"""Notebook 09's tools: why an auxiliary loss can stall a BatchNorm network, from numbers.
+
+1-2. `scale_invariance_demo` (a conv followed by BatchNorm: output independent of |w|, the
+   gradient orthogonal to w, effective learning rate ``lr / |w|^2``) and `instance_logit_demo`
+   (GLCon's logits at small temperatures, MONA Eq. 1-2), from
+   `mona_lab.lab.dynamics_mechanisms` and re-exported here. An auxiliary term with a large
+   gradient at the encoder grows |w| and slows *every* term, L_sup included (issue "Methods
+   that work", `mona_lab.training.dynamics`).
+3. The stored study (``benchmarks/dynamics_runs.py`` -> ``notebooks/results/
+   training_dynamics.json``): `load_dynamics_study`, `gradient_shares`, `run_summary`.
+4. `dynamics_callback` / `dynamics_widget`: a short MONA run on the phantom with a chosen
+   learning rate, lambda_nn and protection (`TrainConfig.head_grad_scale`), its
+   ``dynamics.csv`` drawn live by `mona_lab.lab.viz.plot_training_dynamics`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mona_lab.errors import MonaLabError
+from mona_lab.lab.dynamics_mechanisms import instance_logit_demo, scale_invariance_demo
+
+STUDY_FORMAT = 1
+STUDY_FILE = "training_dynamics.json"
+LAYERS = ("first_conv", "bottleneck_conv", "classifier")
+# the protection switch of the widget: the working recipe's gradient scale and the paper's
+PROTECTION = {"on: head_grad_scale 0.01 (working)": 0.01, "off: head_grad_scale 1 (paper)": 1.0}
+
+
+# ---------------------------------------------------------------------------------------
+# 3. the stored study
+# ---------------------------------------------------------------------------------------
+def load_dynamics_study(path: str | Path | None = None) -> dict[str, Any]:
+    """The JSON ``benchmarks/dynamics_runs.py`` writes: ``{"format": 1, "meta": {...},
+    "runs": {name: {"command", "seed", "cpu_seconds", "dynamics", "log", "metrics", ...}}}``.
+
+    ``path`` defaults to `mona_lab.lab.run_records.results_path` of ``training_dynamics.json``.
+
+    Raises:
+        MonaLabError: a missing file, invalid JSON, another format, or a run lacking one of
+            the keys above (named).
+    """
+    from mona_lab.lab.run_records import results_path
+
+    path = Path(path) if path is not None else results_path(STUDY_FILE)
+    if not path.is_file():
+        raise MonaLabError(f"{path} does not exist; run python benchmarks/dynamics_runs.py")
+    try:
+        study = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise MonaLabError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(study, dict) or study.get("format") != STUDY_FORMAT or not isinstance(study.get("runs"), dict):
+        raise MonaLabError(f"{path} is not a training-dynamics study (format {STUDY_FORMAT})")
+    for name, run in study["runs"].items():
+        missing = [k for k in ("command", "seed", "cpu_seconds", "dynamics", "log", "metrics") if k not in run]
+        if missing:
+            raise MonaLabError(f"{path}: run {name!r} lacks {missing}")
+    return study
+
+
+def gradient_shares(dynamics: dict[str, list], layer: str = "bottleneck_conv") -> dict[str, np.ndarray]:
+    """Each loss term's share of the summed weighted-gradient norms at ``layer``, per row:
+    ``|g_TERM| / sum_t |g_t|`` (0 where no term reaches the layer), from `read_dynamics`
+    columns. Returns ``{term: [R]}``.
+
+    Raises:
+        KeyError: naming the layer when there are no gradient columns for it.
+    """
+    prefix = f"grad@{layer}:"
+    terms = [k[len(prefix):] for k in dynamics if k.startswith(prefix)]
+    if not terms:
+        raise KeyError(f"no gradient columns for layer {layer!r}; layers: {LAYERS}")
+    values = np.nan_to_num(np.array([dynamics[prefix + t] for t in terms], dtype=float))
+    total = values.sum(axis=0)
+    shares = np.divide(values, total, out=np.zeros_like(values), where=total > 0)
+    return dict(zip(terms, shares))
+
+
+def run_summary(run: dict[str, Any], layer: str = "bottleneck_conv", stage=None) -> dict[str, Any]:
+    """The numbers notebook 09 compares: ``(first, last)`` |w| of each tracked layer and
+    bottleneck BN running variance, from the first dynamics row (the initialisation) to the
+    last row of ``stage`` (a stage name, several names, or ``None`` for every stage); each
+    term's mean gradient share at ``layer`` (`gradient_shares`) over the rows of ``stage``;
+    the final mean Dice.
+
+    Raises:
+        MonaLabError: no dynamics row of ``stage`` (the stages present are named).
+    """
+    dyn = run["dynamics"]
+    stages = None if stage is None else ({stage} if isinstance(stage, str) else set(stage))
+    keep = [i for i, s in enumerate(dyn["stage"]) if stages is None or s in stages]
+    if not keep:
+        raise MonaLabError(f"run has no dynamics rows of stage {stage!r}; stages: {sorted(set(dyn['stage']))}")
+    out: dict[str, Any] = {}
+    for key, label in [(f"weight_norm@{n}", f"|w| {n}") for n in LAYERS] + [("bn_running_var@bottleneck", "BN var bottleneck")]:
+        if key in dyn:
+            out[label] = (float(dyn[key][0]), float(dyn[key][keep[-1]]))
+    rows = {k: [v[i] for i in keep] for k, v in dyn.items()}
+    for term, share in gradient_shares(rows, layer).items():
+        if share.any():
+            out[f"share {term}"] = float(share.mean())
+    out["mean Dice"] = float(run["metrics"]["mean_dice"])
+    return out
+
+
+def stage_rows_table(run: dict[str, Any], stage: str, count: int = 4, layer: str = "bottleneck_conv") -> str:
+    """The first ``count`` dynamics rows of ``stage``: step, |w| of ``layer``, the bottleneck
+    BN running variance and each term's gradient share at ``layer`` (`gradient_shares`)."""
+    dyn = run["dynamics"]
+    keep = [i for i, s in enumerate(dyn["stage"]) if s == stage][:count]
+    if not keep:
+        raise MonaLabError(f"run has no dynamics rows of stage {stage!r}; stages: {sorted(set(dyn['stage']))}")
+    shares = {t: v for t, v in gradient_shares({k: [v[i] for i in keep] for k, v in dyn.items()}, layer).items() if v.any()}
+    columns = {"step": [dyn["step"][i] for i in keep], f"|w| {layer}": [dyn[f"weight_norm@{layer}"][i] for i in keep]}
+    if "bn_running_var@bottleneck" in dyn:
+        columns["BN var"] = [dyn["bn_running_var@bottleneck"][i] for i in keep]
+    columns.update({f"share {t}": list(v) for t, v in shares.items()})
+    lines = ["".join(f"{k:>{max(len(k) + 2, 9)}}" for k in columns)]
+    for r in range(len(keep)):
+        lines.append("".join(f"{(f'{v[r]:.0f}' if k == 'step' else f'{v[r]:.3f}'):>{max(len(k) + 2, 9)}}" for k, v in columns.items()))
+    return "\n".join(lines)
+
+
+def acdc_recipe_runs(path: str | Path, seed: str = "0") -> dict[str, dict[str, Any]]:
+    """MONA with the working recipe and as printed (``mona@paper``) from the stored ACDC
+    benchmark (``benchmarks/results/acdc_reduced.json``, which holds their ``dynamics.csv``
+    columns and validation curves), shaped like the study's runs (`run_summary` reads them).
+
+    Raises:
+        MonaLabError: a missing file, or a file without those runs' dynamics (named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MonaLabError(f"{path} does not exist (the stored ACDC benchmark, benchmarks/acdc_reduced.py)")
+    runs = json.loads(path.read_text()).get("runs", {})
+    out = {}
+    for name, key in (("mona@working", "mona"), ("mona@paper", "mona@paper")):
+        run = runs.get(key, {}).get(seed)
+        if not run or not run.get("dynamics"):
+            raise MonaLabError(f"{path} has no dynamics for {key!r} seed {seed}")
+        out[name] = {"command": run["command"], "cpu_seconds": run["cpu_seconds"], "dynamics": run["dynamics"],
+                     "curve": run["curve"], "metrics": {"mean_dice": run["mean_dice"]}}  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# 4. the live panel
+# ---------------------------------------------------------------------------------------
+def panel_setting(size: str) -> dict[str, Any]:
+    """The short MONA run the panel trains at a lab size (`mona_lab.lab_size`): ``fast`` a few
+    steps (the regression), ``lecture`` 40 GLCon + 160 fine-tuning steps (about a minute on
+    one core), ``full`` the stored study's 100 + 400 (``benchmarks/dynamics_runs.py``).
+
+    Raises:
+        ValueError: an unknown size (the sizes are named).
+    """
+    size = getattr(size, "value", size)
+    small = dict(image_size=64, batch_size=4, width=0.25, embed_dim=16)
+    settings = {
+        "fast": dict(pretrain_iterations=2, iterations=4, num_queries=32, num_negatives=64, dynamics_every=2),
+        "lecture": dict(pretrain_iterations=40, iterations=160, dynamics_every=10),
+        "full": dict(pretrain_iterations=100, iterations=400, dynamics_every=10),
+    }
+    if size not in settings:
+        raise ValueError(f"size must be one of {', '.join(settings)}, got {size!r}")
+    return {**small, **settings[size]}
+
+
+def dynamics_callback(lr: float, lambda_nn: float, head_grad_scale: float, *, data, setting: dict[str, Any],
+                      seed: int = 0, axes=None) -> dict[str, Any]:  # fmt: skip
+    """Train MONA (working recipe but for the three knobs) on ``data`` with ``setting``
+    (`panel_setting`), draw its ``dynamics.csv`` into ``axes`` (two axes, or a new figure)
+    and return ``{"dynamics": columns, "summary": run_summary(...), "mean_dice": ...}``.
+
+    Raises:
+        ValueError: ``lr <= 0``, ``lambda_nn < 0`` or ``head_grad_scale < 0`` (named).
+    """
+    from mona_lab.config import TrainConfig
+    from mona_lab.engine import train
+    from mona_lab.lab.viz import plot_training_dynamics
+    from mona_lab.training.dynamics import read_dynamics
+
+    for name, value, low_ok in (("lr", lr, False), ("lambda_nn", lambda_nn, True), ("head_grad_scale", head_grad_scale, True)):
+        if not (math.isfinite(value) and (value >= 0 if low_ok else value > 0)):
+            raise ValueError(f"{name} must be {'>= 0' if low_ok else '> 0'}, got {value!r}")
+    total = setting["iterations"] + setting.get("pretrain_iterations", 0)
+    with tempfile.TemporaryDirectory(prefix="dynamics_panel_") as folder:
+        config = TrainConfig(method="mona", out=folder, dataset="phantom", labeled=2, seed=seed, device="auto", lr=lr,
+                             lambda_nn=lambda_nn, head_grad_scale=head_grad_scale, progress=False,
+                             validate_every=total + 1, checkpoint_every=total + 1, checkpoint_minutes=0, **setting)  # fmt: skip
+        result = train(config, data=data)
+        dynamics = read_dynamics(Path(folder) / "dynamics.csv")
+    title = f"lr {lr:g}, lambda_nn {lambda_nn:g}, head_grad_scale {head_grad_scale:g}"
+    plot_training_dynamics(dynamics, axes=axes, title=title)
+    summary = run_summary({"dynamics": dynamics, "metrics": result.metrics})
+    return {"dynamics": dynamics, "summary": summary, "mean_dice": float(result.metrics["mean_dice"])}
+
+
+def format_summary(summary: dict[str, Any], digits: int = 3) -> str:
+    """`run_summary` as lines ``name: first -> last`` or ``name: value``."""
+    return "\n".join(f"{key:<24}{_cell(value, digits)}" for key, value in summary.items())
+
+
+def comparison_table(runs: dict[str, dict], stage=None, digits: int = 3, **kwargs) -> str:
+    """`run_summary` of several runs side by side: one row per quantity, one column per run
+    (``-`` where a run lacks it, e.g. supervised has no auxiliary share)."""
+    summaries = {name: run_summary(run, stage=stage, **kwargs) for name, run in runs.items()}
+    keys = list(dict.fromkeys(k for s in summaries.values() for k in s))
+    keys = sorted(keys, key=lambda k: (k == "mean Dice", k.startswith("share "), k if k.startswith("share ") else ""))
+    lines = [f"{'':<24}" + "".join(f"{name:>20}" for name in summaries)]
+    for key in keys:
+        lines.append(f"{key:<24}" + "".join(f"{_cell(s.get(key), digits):>20}" for s in summaries.values()))
+    return "\n".join(lines)
+
+
+def format_rows(rows: list[dict[str, float]], digits: int = 4) -> str:
+    """Rows of numbers (the demos above) as a fixed-width table rounded to ``digits`` decimals."""
+    keys = list(rows[0])
+    lines = ["".join(f"{k:>18}" for k in keys)]
+    lines += ["".join(f"{round(row[k], digits) or 0.0:>18.{digits}f}" for k in keys) for row in rows]  # no "-0.0"
+    return "\n".join(lines)
+
+
+def _cell(value, digits: int) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return f"{value[0]:.{digits}f} -> {value[1]:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
+def dynamics_widget(data, setting: dict[str, Any], seed: int = 0):
+    """Learning rate, lambda_nn and protection controls and a *train* button; each click runs
+    `dynamics_callback` and draws the norms and gradient shares below. Returns the panel."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    lr = widgets.SelectionSlider(options=[0.01, 0.02, 0.05, 0.1, 0.15], value=0.05, description="lr")
+    lam = widgets.SelectionSlider(options=[0.0, 0.1, 1.0, 10.0], value=1.0, description="lambda_nn")
+    protection = widgets.Dropdown(options=list(PROTECTION), description="protection",
+                                  style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))  # fmt: skip
+    button = widgets.Button(description="train", button_style="primary")
+    output = widgets.Output()
+
+    def on_click(_button=None) -> None:
+        with output:
+            output.clear_output(wait=True)
+            fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+            result = dynamics_callback(lr.value, lam.value, PROTECTION[protection.value], data=data,
+                                       setting=setting, seed=seed, axes=axes)  # fmt: skip
+            fig.tight_layout()
+            plt.show()
+            print(format_summary(result["summary"]))
+
+    button.on_click(on_click)
+    panel = widgets.VBox([widgets.HBox([lr, lam]), widgets.HBox([protection, button]), output])
+    display(panel)
+    return panel
+
+
+__all__ = [
+    "LAYERS", "PROTECTION", "STUDY_FILE", "acdc_recipe_runs", "comparison_table", "dynamics_callback",
+    "dynamics_widget", "format_rows", "format_summary",
+    "gradient_shares", "instance_logit_demo", "load_dynamics_study", "panel_setting", "run_summary", "stage_rows_table",
+    "scale_invariance_demo",
+]  # fmt: skip
