@@ -197,3 +197,9 @@ def test_bad_model_loss_or_sweep_raise_value_error():
         state_change(nn.Linear(2, 2), None)
     with pytest.raises(ValueError, match="half_width"):
         package_grid(-1.0, 3)
+
+
+def test_the_readme_keyword_normalize_does_not_exist():
+    net, x, y = small_net()
+    with pytest.raises(TypeError, match="normalize"):
+        random_plane(net, Loss(nn.functional.mse_loss, x, y), normalize="filter", deepcopy_model=True)

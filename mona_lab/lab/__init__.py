@@ -19,6 +19,7 @@ module                                   used by
   loss_module)
 `mona_lab.lab.landscape_studies`         06_loss_landscapes
 `mona_lab.lab.landscape_comparison`      06_loss_landscapes (the ``loss-landscapes`` package)
+`mona_lab.lab.batchnorm_rescale`         06_loss_landscapes
 `mona_lab.lab.temperature_study`         07_temperature_schedules;
                                          ``benchmarks/temperature_runs.py``
 `mona_lab.lab.allocation_trace`          07_temperature_schedules

@@ -20,6 +20,8 @@ differs in ways this module measures rather than asserts (notebook 06, section 3
 * a 1-D parameter that is zero everywhere (a BatchNorm bias that has not been trained)
   makes its filter normalisation divide ``0.0 / 0.0`` and raise ``ZeroDivisionError``
   (`all_zero_one_d`);
+* its README's example passes ``normalize='filter'``, a keyword ``random_plane`` does not
+  have (``TypeError``; the argument is ``normalization``);
 * it freezes the model it sweeps (``requires_grad_(False)``), never calls ``eval()`` (its
   ``Loss`` metric updates BatchNorm running statistics in training mode) and, with
   ``deepcopy_model=False`` (the default), leaves the weights displaced (`state_change`).
@@ -139,9 +141,13 @@ def _unflatten(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Ten
     return pieces
 
 
+_NORMALIZATIONS = ("filter", "layer", "model")
+
+
 def package_random_plane(model: nn.Module, loss_fn: Callable[[nn.Module], Any], *,
-                         half_width: float = 1.0, steps: int = 21, seed: int = 0) -> PackagePlane:
-    """``loss_landscapes.random_plane`` with filter normalisation, run the careful way.
+                         half_width: float = 1.0, steps: int = 21, seed: int = 0,
+                         normalization: str = "filter") -> PackagePlane:
+    """``loss_landscapes.random_plane`` (filter normalisation by default), run the careful way.
 
     The model is deep-copied by the package (``deepcopy_model=True``) so the caller's model
     is not moved or frozen; the global torch generator the package draws from is seeded with
@@ -159,6 +165,11 @@ def package_random_plane(model: nn.Module, loss_fn: Callable[[nn.Module], Any], 
             `mona_lab.landscape.loss_surface`).
         steps: grid points per axis (>= 2).
         seed: seeds the global generator for the package's ``torch.rand`` draws.
+        normalization: the package's ``"filter"``, ``"layer"`` or ``"model"``. Each gives
+            ``||d|| = ||theta||``, so the steps are the same length; only with
+            ``"filter"`` is a coordinate a number of filter norms (otherwise coordinate 1
+            moves the whole parameter vector by ``||theta||``, spread over the layers as
+            the noise happens to be).
 
     Returns:
         a `PackagePlane`.
@@ -177,12 +188,14 @@ def package_random_plane(model: nn.Module, loss_fn: Callable[[nn.Module], Any], 
     half_width, steps = _check_half_width_steps(half_width, steps)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if normalization not in _NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {_NORMALIZATIONS}, got {normalization!r}")
     distance = package_distance(half_width)
     metric = _RecordingLoss(loss_fn, keep=steps + 1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         values = random_plane(model, metric, distance=distance, steps=steps,
-                              normalization="filter", deepcopy_model=True)
+                              normalization=normalization, deepcopy_model=True)
     points = metric.points
     step_two = points[1] - points[0]
     step_one = points[steps] - points[steps - 1] + step_two
