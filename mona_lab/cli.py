@@ -3,7 +3,8 @@
 Sub-commands (each parser is built by one ``_add_*`` function, each handler is a small
 function that imports its module lazily so ``mona-lab --help`` stays fast):
 
-- ``mona-lab lab``: open JupyterLab on the numbered notebooks (phantom data by default).
+- ``mona-lab lab``: open JupyterLab on the numbered notebooks (phantom data by default) at a
+  lab size (`mona_lab.lab_size`: lecture on a CPU, full with a GPU; ``--size`` picks one).
 - ``mona-lab data stats|phantom``: class statistics, write the phantom as NIfTI.
 - ``mona-lab train``: train one method; ``mona-lab evaluate``: score a checkpoint.
 
@@ -24,9 +25,21 @@ def _repo_notebooks_dir() -> Path:
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
+    import os
+
+    from mona_lab.lab_size import FAST_ENV_VAR, SIZE_ENV_VAR, lab_size_line
+
     notebooks = Path(args.notebooks) if args.notebooks else _repo_notebooks_dir()
     if not notebooks.is_dir():
         raise MonaLabError(f"notebook folder {notebooks} does not exist; pass --notebooks DIR")
+    env = dict(os.environ)
+    if args.size:  # the kernels inherit the server's environment
+        env[SIZE_ENV_VAR] = args.size
+        env.pop(FAST_ENV_VAR, None)
+    try:
+        line = lab_size_line(env)
+    except ValueError as err:
+        raise MonaLabError(f"{err} (or pass --size fast|lecture|full)") from err
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}"]
     if args.no_browser:
         cmd.append("--no-browser")
@@ -34,18 +47,19 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     if extra[:1] == ["--"]:  # `mona-lab lab -- --allow-root`: the separator is ours, not jupyter's
         extra = extra[1:]
     cmd += extra
+    print(line.replace(" before starting JupyterLab", "") + ", or: mona-lab lab --size NAME", flush=True)
     print("starting:", " ".join(cmd), flush=True)
-    return run_forwarding_signals(cmd)
+    return run_forwarding_signals(cmd, env)
 
 
-def run_forwarding_signals(cmd: list[str]) -> int:
-    """Run ``cmd`` and pass SIGINT, SIGTERM (and SIGHUP where it exists) on to it, so that
+def run_forwarding_signals(cmd: list[str], env: dict[str, str] | None = None) -> int:
+    """Run ``cmd`` (in ``env``, default: this process's environment) and pass SIGINT, SIGTERM (and SIGHUP where it exists) on to it, so that
     stopping ``mona-lab lab`` also stops the Jupyter server it started; the child's exit
     status is returned (128 + signal number when a signal ended it, as a shell reports)."""
     import signal
     import subprocess
 
-    child = subprocess.Popen(cmd)
+    child = subprocess.Popen(cmd, env=env)
     forwarded = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, lambda signum, frame: child.send_signal(signum)) for sig in forwarded}
     try:
@@ -60,6 +74,9 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lab", help="open JupyterLab on the lecture notebooks")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the repository's notebooks/)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    p.add_argument("--size", choices=["fast", "lecture", "full"], default=None,
+                   help="lab size the notebooks run at (sets MONA_LAB_SIZE for the kernels; default: MONA_LAB_SIZE, "
+                        "else MONA_LAB_FAST=1 -> fast, else lecture on a CPU and full with a GPU)")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab (after --, e.g. -- --allow-root)")
     p.set_defaults(handler=_cmd_lab)
 

@@ -16,15 +16,36 @@ from mona_lab.cli import main
 @pytest.fixture
 def launched(monkeypatch):
     calls = []
-    monkeypatch.setattr(mona_lab.cli, "run_forwarding_signals", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.setattr(mona_lab.cli, "run_forwarding_signals", lambda cmd, env=None: calls.append((cmd, env)) or 0)
+    monkeypatch.delenv("MONA_LAB_FAST", raising=False)
+    monkeypatch.delenv("MONA_LAB_SIZE", raising=False)
     return calls
 
 
 def test_lab_opens_the_notebooks_and_passes_options_after_the_separator(launched, tmp_path):
     assert main(["lab", "--notebooks", str(tmp_path), "--no-browser", "--", "--allow-root", "--port=9999"]) == 0
-    (cmd,) = launched
+    ((cmd, _env),) = launched
     assert cmd[1:4] == ["-m", "jupyterlab", f"--notebook-dir={tmp_path}"]
     assert cmd[4:] == ["--no-browser", "--allow-root", "--port=9999"]
+
+
+def test_lab_says_which_size_it_opens_and_passes_a_chosen_size_to_the_kernels(launched, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["lab", "--notebooks", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "lab size: lecture (default on a CPU)" in out and "mona-lab lab --size NAME" in out
+    assert "MONA_LAB_SIZE" not in launched[-1][1]
+    monkeypatch.setenv("MONA_LAB_FAST", "1")
+    assert main(["lab", "--notebooks", str(tmp_path), "--size", "full"]) == 0
+    env = launched[-1][1]
+    assert env["MONA_LAB_SIZE"] == "full" and "MONA_LAB_FAST" not in env
+    assert "lab size: full (MONA_LAB_SIZE=full)" in capsys.readouterr().out
+
+
+def test_lab_refuses_a_bad_size_before_starting_anything(launched, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MONA_LAB_SIZE", "huge")
+    assert main(["lab", "--notebooks", str(tmp_path)]) != 0
+    assert "MONA_LAB_SIZE='huge'" in capsys.readouterr().err and not launched
 
 
 def test_lab_refuses_a_missing_notebook_folder(launched, tmp_path, capsys):

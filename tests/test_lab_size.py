@@ -73,3 +73,18 @@ def test_the_size_line_says_the_size_why_and_how_to_change_it():
     assert "unset" not in line
     assert lab_size_line({"MONA_LAB_SIZE": "full"}, cuda_available=False).startswith("lab size: full (MONA_LAB_SIZE=full)")
     assert "(default with a GPU)" in lab_size_line({}, cuda_available=True)
+
+
+def test_the_notebook_budget_grows_with_the_lab_size(monkeypatch):
+    from mona_lab.lab.ablation import notebook_budget
+    from mona_lab.lab.ablation.runs import NOTEBOOK_FAST_BUDGET, NOTEBOOK_FULL_BUDGET, NOTEBOOK_LECTURE_BUDGET
+
+    length = {s: notebook_budget(size=s).iterations + notebook_budget(size=s).pretrain_iterations for s in LabSize}
+    assert length[LabSize.FAST] < length[LabSize.LECTURE] < length[LabSize.FULL]
+    assert notebook_budget(size="lecture") is NOTEBOOK_LECTURE_BUDGET
+    assert notebook_budget(fast=True) is NOTEBOOK_FAST_BUDGET and notebook_budget(fast=False) is NOTEBOOK_FULL_BUDGET
+    monkeypatch.delenv("MONA_LAB_FAST", raising=False)
+    monkeypatch.setenv("MONA_LAB_SIZE", "lecture")
+    assert notebook_budget() is NOTEBOOK_LECTURE_BUDGET
+    with pytest.raises(ValueError, match="size must be one of"):
+        notebook_budget(size="huge")

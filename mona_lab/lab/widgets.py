@@ -73,12 +73,16 @@ def available_datasets(image_size: int = 64, fast: bool | None = None) -> dict:
 
 class AblationPanel:
     """Check boxes for MONA's three principles, a slider for labelled patients, a sampler
-    choice (ns / sg / sag) and a Run button that trains one short run and appends a row to
-    a results table and a per-class Dice bar chart (notebooks 02-04).
+    choice (ns / sg / sag); the stored study's answer for the ticked setting at once, and a
+    button that trains a fresh run (with its expected time and a progress bar) and appends
+    a row to a results table and a per-class Dice bar chart (notebooks 00, 02-04).
 
-    The work is done by `run` (a plain method the tests call); the widgets only read their
-    values into it. Runs use `mona_lab.lab.ablation.run_ablation_row` with ``budget`` (default:
-    `mona_lab.lab.ablation.notebook_budget()`, tiny in fast mode).
+    The work is done by plain methods the tests call (`stored`, `estimate`, `run`); the
+    widgets only read their values into them. Answers come from the stored study
+    (`mona_lab.lab.stored_ablation.StoredAblation` over ``notebooks/results/ablation_grid.json``:
+    mean +- spread over its seeds); fresh runs use `mona_lab.lab.ablation.run_ablation_row`
+    with ``budget`` (default: `mona_lab.lab.ablation.notebook_budget()`, which follows the
+    lab size, `mona_lab.lab_size`).
 
     Args:
         data: the `SegmentationData` to train on (also kept under ``loaders[data.name]``).
@@ -87,10 +91,15 @@ class AblationPanel:
             (e.g. `available_datasets()`); loaded on first use and cached.
         seed: run seed (also picks the labelled patients).
         device: where runs train (``"auto"``: a GPU when there is one).
+        study: the stored study, a `StoredAblation`, a grid dict, or ``"default"`` (read
+            `mona_lab.lab.ablation.load_grid()`; none when the file is missing). ``None``: no
+            stored answers.
     """
 
-    def __init__(self, data, budget=None, *, loaders: dict | None = None, seed: int = 0, device: str = "auto") -> None:
+    def __init__(self, data, budget=None, *, loaders: dict | None = None, seed: int = 0, device: str = "auto",
+                 study="default") -> None:  # fmt: skip
         from mona_lab.lab.ablation import notebook_budget
+        from mona_lab.lab.stored_ablation import StoredAblation
 
         self.budget = budget or notebook_budget()
         self.seed = int(seed)
@@ -102,6 +111,15 @@ class AblationPanel:
         self.rows: list[dict] = []
         self._widgets = None
         self._output = None
+        if isinstance(study, str) and study == "default":
+            from mona_lab.errors import MonaLabError
+            from mona_lab.lab.ablation import load_grid
+
+            try:
+                study = load_grid()
+            except MonaLabError:
+                study = None
+        self.study = StoredAblation(study) if isinstance(study, dict) else study
 
     # ------------------------------------------------------------------ callbacks
     def use_dataset(self, name: str):
@@ -113,16 +131,58 @@ class AblationPanel:
         self.data = self._loaded[name]
         return self.data
 
-    def run(self, tailness: bool = True, consistency: bool = True, diversity: bool = True, labeled: int = 2,
-            sampler: str = "ns", *, iterations: int | None = None, method: str = "mona") -> dict:
-        """Train one short run with these settings, append its row to ``rows`` and return it
-        (see `mona_lab.lab.ablation.run_ablation_row` for the row's keys)."""
-        from mona_lab.lab.ablation import run_ablation_row
+    def stored(self, tailness: bool = True, consistency: bool = True, diversity: bool = True, labeled: int = 2,
+               sampler: str = "ns", method: str = "mona") -> str:  # fmt: skip
+        """The stored study's answer for this setting, at once: what it holds, then mean +-
+        spread over its seeds (or why it has no answer)."""
+        if self.study is None:
+            return "no stored study (notebooks/results/ablation_grid.json); train a fresh run instead"
+        if self.data.name not in self.study.datasets():
+            return (f"{self.study.coverage()}\nthe stored study has no run on {self.data.name}; "
+                    "train a fresh run instead")  # fmt: skip
+        text = self.study.answer_text(tailness, consistency, diversity, labeled=labeled, sampler=sampler,
+                                      method=method, dataset=self.data.name)  # fmt: skip
+        return f"{self.study.coverage()}\n{text}"
 
-        row = run_ablation_row(
-            tailness, consistency, diversity, labeled, sampler,
-            data=self.data, iterations=iterations, seed=self.seed, budget=self.budget, method=method, device=self.device,
-        )  # fmt: skip
+    def iterations(self, method: str = "mona") -> int:
+        """Iterations of one fresh run at this panel's budget (GLCon + fine-tuning)."""
+        return self.budget.pretrain_iterations + self.budget.iterations
+
+    def estimate(self, tailness: bool = True, consistency: bool = True, diversity: bool = True,
+                 method: str = "mona") -> tuple[float | None, str]:  # fmt: skip
+        """Expected seconds of a fresh run and where the figure comes from
+        (`mona_lab.lab.run_progress.estimate_seconds`: this panel's earlier runs of the
+        same method on the same data, else the stored study's runs)."""
+        from mona_lab.lab.run_progress import estimate_seconds
+
+        earlier = [r for r in self.rows if r["method"] == method and r["dataset"] == self.data.name]
+        stored = None
+        if self.study is not None:
+            found = self.study.answer(tailness, consistency, diversity, method=method)
+            stored = found.seconds_per_iteration if found is not None else None
+        return estimate_seconds(self.iterations(method), earlier, stored)
+
+    def run(self, tailness: bool = True, consistency: bool = True, diversity: bool = True, labeled: int = 2,
+            sampler: str = "ns", *, iterations: int | None = None, method: str = "mona", progress=None) -> dict:
+        """Train one fresh run with these settings, append its row to ``rows`` and return it
+        (see `mona_lab.lab.ablation.run_ablation_row` for the row's keys). ``progress``, when
+        given, is called with the iterations logged so far while the run trains
+        (`mona_lab.lab.run_progress.LogProgress`)."""
+        import contextlib
+        import tempfile
+        from pathlib import Path
+
+        from mona_lab.lab.ablation import run_ablation_row
+        from mona_lab.lab.run_progress import LogProgress
+
+        out = Path(tempfile.mkdtemp(prefix="mona_lab_panel_")) / "run"
+        watch = LogProgress(out / "log.csv", progress) if progress is not None else contextlib.nullcontext()
+        with watch:
+            row = run_ablation_row(
+                tailness, consistency, diversity, labeled, sampler,
+                data=self.data, iterations=iterations, seed=self.seed, budget=self.budget, method=method,
+                device=self.device, out=out,
+            )  # fmt: skip
         row["label"] = f"#{len(self.rows) + 1} {row['name']}" + (f" ({sampler})" if method == "mona" and sampler != "ns" else "")
         self.rows.append(row)
         return row
@@ -139,7 +199,7 @@ class AblationPanel:
     def table(self) -> str:
         """The results so far as a fixed-width text table (one line per run)."""
         if not self.rows:
-            return "no runs yet: tick the principles and press Run"
+            return "no fresh runs yet: tick the principles and press 'Train a fresh run'"
         head, tail = self.head_and_tail()
         lines = [f"{'#':>2} {'run':<36}{'data':>8}{'lab.':>5}{'samp.':>6}{'its':>6}"
                  f"{'Dice':>7}{'head':>7}{'tail':>7}{'ASD':>7}{'time':>8}"]
@@ -165,7 +225,8 @@ class AblationPanel:
 
     # ------------------------------------------------------------------ widgets
     def widget(self):
-        """The ipywidgets panel (built once): controls, Run button, and an output area."""
+        """The ipywidgets panel (built once): controls, the stored answer, the fresh-run
+        button with its estimate and progress bar, and the fresh runs' table and chart."""
         if self._widgets is not None:
             return self._widgets
         import ipywidgets as widgets
@@ -180,36 +241,63 @@ class AblationPanel:
         self.sampler_choice = widgets.ToggleButtons(options=["ns", "sg", "sag"], value="ns", description="sampler",
                                                     style={"button_width": "50px"})  # fmt: skip
         self.dataset_choice = widgets.Dropdown(options=list(self.loaders), value=self.data.name, description="data")
-        self.button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.button = widgets.Button(description="Train a fresh run", button_style="primary", icon="play",
+                                     layout=widgets.Layout(width="170px"))  # fmt: skip
+        self.progress = widgets.IntProgress(value=0, min=0, max=self.iterations(), description="iterations")
         self.status = widgets.Label(value=self._budget_text())
+        self._stored_output = widgets.Output()
         self._output = widgets.Output()
         self.button.on_click(self._on_click)
+        for control in (*self.checks.values(), self.labeled_slider, self.sampler_choice, self.dataset_choice):
+            control.observe(self._on_change, names="value")
         controls = widgets.VBox([
             widgets.HBox(list(self.checks.values())),
-            widgets.HBox([self.labeled_slider, self.sampler_choice]),
-            widgets.HBox([self.dataset_choice, self.button, self.status]),
+            widgets.HBox([self.labeled_slider, self.sampler_choice, self.dataset_choice]),
         ])  # fmt: skip
-        self._widgets = widgets.VBox([controls, self._output])
+        fresh = widgets.VBox([widgets.HBox([self.button, self.progress]), self.status])
+        self._widgets = widgets.VBox([controls, self._stored_output, fresh, self._output])
+        self._on_change()
         self.redraw()
         return self._widgets
 
+    def _settings(self) -> dict:
+        return dict(tailness=self.checks["tailness"].value, consistency=self.checks["consistency"].value,
+                    diversity=self.checks["diversity"].value, labeled=int(self.labeled_slider.value),
+                    sampler=self.sampler_choice.value)  # fmt: skip
+
     def _budget_text(self) -> str:
         b = self.budget
-        return f"{b.pretrain_iterations} GLCon + {b.iterations} fine-tuning iterations, {self.data.image_size}px, width {b.width}"
+        seconds, source = self.estimate(*(self._settings()[k] for k in ("tailness", "consistency", "diversity"))) \
+            if self._widgets is not None else self.estimate()  # fmt: skip
+        expected = f"about {seconds:.0f} s ({source})" if seconds is not None else source
+        return (f"a fresh run: {b.pretrain_iterations} GLCon + {b.iterations} fine-tuning iterations, "
+                f"{self.data.image_size}px, width {b.width}; {expected}")  # fmt: skip
+
+    def _on_change(self, _change=None) -> str:
+        """A control moved: show the stored answer for the new setting at once. Returns it."""
+        self.use_dataset(self.dataset_choice.value)
+        text = self.stored(**self._settings())
+        with self._stored_output:
+            self._stored_output.clear_output(wait=True)
+            print(text)
+        self.status.value = self._budget_text()
+        return text
 
     def _on_click(self, _button=None) -> dict:
-        """Run button: read the controls, train, redraw. Returns the new row."""
+        """Train button: read the controls, train with a progress bar, redraw. Returns the new row."""
         self.button.disabled = True
-        self.status.value = "training..."
         try:
             self.use_dataset(self.dataset_choice.value)
-            row = self.run(
-                self.checks["tailness"].value, self.checks["consistency"].value, self.checks["diversity"].value,
-                int(self.labeled_slider.value), self.sampler_choice.value,
-            )  # fmt: skip
+            self.progress.max, self.progress.value = self.iterations(), 0
+            self.status.value = "training... " + self._budget_text()
+
+            def advance(count: int) -> None:
+                self.progress.value = min(count, self.progress.max)
+
+            row = self.run(**self._settings(), progress=advance)
         finally:
             self.button.disabled = False
-            self.status.value = self._budget_text()
+        self.status.value = f"trained in {row['seconds']:.0f} s. Next: " + self._budget_text()
         self.redraw()
         return row
 

@@ -60,6 +60,10 @@ class AblationBudget:
 # A notebook's short run in fast mode (seconds on a laptop CPU; far too short to converge).
 NOTEBOOK_FAST_BUDGET = AblationBudget(iterations=20, pretrain_iterations=10, width=0.25, embed_dim=16,
                                       num_queries=32, num_negatives=64)
+# A notebook's run at the lecture size (the default on a CPU, `mona_lab.lab_size`): the fast
+# run's network, 10x as long (benchmarks/lecture_budget.py times one run).
+NOTEBOOK_LECTURE_BUDGET = AblationBudget(iterations=240, pretrain_iterations=60, width=0.25, embed_dim=16,
+                                         num_queries=32, num_negatives=64)
 # benchmarks/ablation_grid.py: one to two minutes of one CPU core per MONA run at 64 px.
 GRID_BUDGET = AblationBudget(iterations=600, pretrain_iterations=100)
 # A notebook's run without fast mode: the grid's budget (minutes on a CPU, seconds on a GPU).
@@ -71,13 +75,23 @@ GRID_FAST_BUDGET = AblationBudget(iterations=2, pretrain_iterations=1, width=0.2
                                   num_queries=8, num_negatives=16)  # fmt: skip
 
 
-def notebook_budget(fast: bool | None = None) -> AblationBudget:
-    """`NOTEBOOK_FAST_BUDGET` in fast mode (``None``: read ``MONA_LAB_FAST``), else `NOTEBOOK_FULL_BUDGET`."""
-    if fast is None:
-        from mona_lab.runtime import is_fast_mode
+def notebook_budget(fast: bool | None = None, *, size=None) -> AblationBudget:
+    """The notebooks' run budget at a lab size (`mona_lab.lab_size`).
 
-        fast = is_fast_mode()
-    return NOTEBOOK_FAST_BUDGET if fast else NOTEBOOK_FULL_BUDGET
+    `NOTEBOOK_FAST_BUDGET`, `NOTEBOOK_LECTURE_BUDGET` or `NOTEBOOK_FULL_BUDGET`. ``size`` (a
+    `LabSize` or its name) wins; else ``fast=True`` means fast and ``fast=False`` full (the
+    old switch); neither: the size the environment chooses (`mona_lab.lab_size.lab_size`).
+    """
+    from mona_lab.lab_size import LabSize, lab_size
+
+    if size is None:
+        size = lab_size() if fast is None else (LabSize.FAST if fast else LabSize.FULL)
+    budgets = {LabSize.FAST: NOTEBOOK_FAST_BUDGET, LabSize.LECTURE: NOTEBOOK_LECTURE_BUDGET,
+               LabSize.FULL: NOTEBOOK_FULL_BUDGET}  # fmt: skip
+    try:
+        return budgets[LabSize(size)]
+    except ValueError as err:
+        raise ValueError(f"size must be one of {[s.value for s in LabSize]}, got {size!r}") from err
 
 
 # --------------------------------------------------------------------------- one run
