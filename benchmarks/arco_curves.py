@@ -1,61 +1,70 @@
 """Stored runs for ARCO Fig. 5: the contrastive loss of arco-ns / arco-sg / arco-sag over seeds.
 
 ARCO (NeurIPS 2023, Fig. 5) plots L_contrast against training time for NS, SG and SAG
-sampling, mean and spread over 3 independent trials. This script trains the three
-recipes (`mona_lab.methods`, MONA with that sampler inside L_contrast) on the built-in
-phantom at a small setting (image 64, width 0.5, embedding 32), for each seed, and stores
-per run the per-iteration ``contrast``, ``total`` and ``sup`` columns of ``log.csv`` and the
-final validation Dice in one small JSON file (written atomically) that notebook 05 draws.
-At the end it prints, per sampler, the mean contrastive loss over the last quarter of the
-iterations, its spread over seeds, and the iteration-to-iteration noise of the curve
-(standard deviation of successive differences), each also as a ratio to NS.
+sampling, mean and spread over 3 independent trials. This script trains the three recipes
+(`mona_lab.methods`, MONA with that sampler inside L_contrast) with the working recipe (the
+`TrainConfig` defaults) on the built-in phantom (image 64, width 0.5, embedding 32, 2
+labelled patients, 4 + 4 slices per step), for each seed, and stores per run the
+per-iteration ``contrast``, ``total`` and ``sup`` columns of ``log.csv``, the final
+validation Dice (last model), the run's config, its command and its CPU seconds in one JSON
+file that notebook 05 draws. At the end it prints, per sampler, the mean contrastive loss over
+the last quarter of the iterations, its spread over seeds, and the iteration-to-iteration
+noise of the curve (standard deviation of successive differences), each also as a ratio to NS.
 
-    python benchmarks/arco_curves.py [--fast] [--out notebooks/results/arco_curves.json]
-        [--seeds 0 1 2] [--iterations 80] [--lr 0.05] [--pretrain-iterations 0] [--threads 1]
+    python benchmarks/arco_curves.py --workers 2        # notebooks/results/arco_curves.json
+    python benchmarks/arco_curves.py --fast --out /tmp/a.json --runs /tmp/a_runs   # smoke run
 
-``--fast`` is a smoke test (one seed, 3 iterations, written to a temporary folder unless
-``--out`` is given). The default setting takes about 6 CPU minutes on one thread. The
-learning rate is 0.05 rather than the papers' 0.01: at 0.01 the contrastive loss barely
-leaves its starting value (about log 513) within 80 iterations, so there is no curve to
-compare (that run is summarised in the commit history).
+Budget (``--iterations``, default 400 fine-tuning iterations, lr 0.05 divided by 10 at 80 %;
+at the papers' 0.01 the contrastive loss barely leaves its starting value, about log 513,
+within 80 iterations): measured 144 CPU seconds a run with one thread (arco-sag, seed 0; mean
+Dice 0.111), so the default study (3 samplers x 3 seeds = 9 runs) takes about 22 CPU minutes,
+about 11 minutes on 2 cores; ``--iterations 1000`` makes it about half an hour.
+
+Resumable: each finished run writes ``record.json`` (atomically) into its own folder under
+``--runs`` (default ``benchmarks/runs/arco_curves``, git-ignored); rerunning the same command
+skips finished runs. ``--only NAME ...`` trains only those runs; ``--assemble`` trains
+nothing. A JSON with missing runs has ``meta.complete`` false and ``meta.missing_runs`` and,
+unless ``--out`` is given, goes to ``<out>.incomplete.json``.
 """
 from __future__ import annotations
 
 import argparse
 import math
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from mona_lab.config import TrainConfig
-from mona_lab.data import load_dataset
-from mona_lab.engine import train
-from mona_lab.lab.run_records import curve_statistics, environment_meta, run_record, write_results
-
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = "benchmarks/arco_curves.py"
 SAMPLERS = ("ns", "sg", "sag")
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "notebooks" / "results" / "arco_curves.json"
+DEFAULT_OUT = ROOT / "notebooks" / "results" / "arco_curves.json"
 COLUMNS = ("contrast", "total", "sup")
 
 
-def small_config(
-    method: str, seed: int, iterations: int, pretrain: int, out: str, device: str, lr: float = 0.05
-) -> TrainConfig:
-    """The small phantom setting shared by every stored run."""
-    return TrainConfig(
-        method=method, out=out, dataset="phantom", labeled=2, iterations=iterations,
-        pretrain_iterations=pretrain, image_size=64, batch_size=6, width=0.5, embed_dim=32,
-        seed=seed, device=device, lr=lr, progress=False, validate_every=max(iterations + pretrain, 1) + 1,
-        checkpoint_every=max(iterations + pretrain, 1) + 1,
-    )  # fmt: skip
+def small_config(method: str, seed: int, iterations: int, pretrain: int, device: str, lr: float = 0.05,
+                 fast: bool = False, lr_decay_at: float = 0.8) -> dict:  # fmt: skip
+    """The `TrainConfig` fields (but ``out``) of one stored run; everything else is the default."""
+    total = iterations + pretrain
+    config = {
+        "method": method, "dataset": "phantom", "labeled": 2, "iterations": iterations,
+        "pretrain_iterations": pretrain, "image_size": 32 if fast else 64, "batch_size": 8,
+        "width": 0.25 if fast else 0.5, "embed_dim": 8 if fast else 32, "seed": seed, "device": device,
+        "lr": lr, "progress": False, "validate_every": total + 1, "checkpoint_every": total + 1,
+    }  # fmt: skip
+    decay = int(lr_decay_at * iterations) if 0 < lr_decay_at < 1 else 0
+    if decay:
+        config["lr_step_every"] = decay
+    return config
 
 
 def summarise(runs: list[dict]) -> str:
+    from mona_lab.lab.run_records import curve_statistics
+
     stats = curve_statistics(runs, "contrast", by="method")
     lines = [f"{'method':<10}{'final L_contrast':>18}{'spread (seeds)':>16}{'step noise':>12}"
-             f"{'final/NS':>10}{'spread/NS':>11}{'noise/NS':>10}{'Dice':>7}"]
+             f"{'final/NS':>10}{'spread/NS':>11}{'noise/NS':>10}{'Dice':>7}{'+-':>7}"]  # fmt: skip
     rows = {}
     for method, s in stats.items():
         values = s["values"]
@@ -63,71 +72,89 @@ def summarise(runs: list[dict]) -> str:
         final = float(np.nanmean(tail))
         spread = float(np.nanmean(np.nanstd(values, axis=0))) if values.shape[0] > 1 else math.nan
         noise = float(np.nanmean([np.nanstd(np.diff(v[~np.isnan(v)])) for v in values]))
-        dice = float(np.mean([r["metrics"]["mean_dice"] for r in runs if r["method"] == method]))
-        rows[method] = (final, spread, noise, dice)
+        dice = [r["metrics"]["mean_dice"] for r in runs if r["method"] == method]
+        rows[method] = (final, spread, noise, float(np.mean(dice)), float(np.std(dice)))
     base = rows.get("arco-ns")
-    for method, (final, spread, noise, dice) in rows.items():
+    for method, (final, spread, noise, dice, dice_sd) in rows.items():
         pairs = zip((final, spread, noise), base or (1, 1, 1))
         ratios = [a / b if base and b and math.isfinite(a) else math.nan for a, b in pairs]
         lines.append(f"{method:<10}{final:>18.4f}{spread:>16.4f}{noise:>12.4f}"
-                     f"{ratios[0]:>10.3f}{ratios[1]:>11.3f}{ratios[2]:>10.3f}{dice:>7.3f}")
+                     f"{ratios[0]:>10.3f}{ratios[1]:>11.3f}{ratios[2]:>10.3f}{dice:>7.3f}{dice_sd:>7.3f}")  # fmt: skip
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mona_lab.lab.curve_study import assemble_curve_runs, curve_run, load_curve_data, phantom_settings, train_curve_run
+    from mona_lab.lab.run_records import environment_meta, write_results
+    from mona_lab.lab.study_runs import estimate_seconds, execute, format_duration, pending_and_finished, script_command, select
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--fast", action="store_true", help="smoke test: one seed, 3 iterations")
-    parser.add_argument("--out", default=None, help=f"results JSON (default {DEFAULT_OUT}; a temp file with --fast)")
+    parser.add_argument("--fast", action="store_true", help="smoke test: one seed, 3 iterations, 32 px")
+    parser.add_argument("--out", type=Path, default=None, help=f"results JSON (default {DEFAULT_OUT})")
+    parser.add_argument("--runs", type=Path, default=None, help="one folder per finished run (default benchmarks/runs/arco_curves)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--iterations", type=int, default=80, help="fine-tuning iterations per run")
+    parser.add_argument("--iterations", type=int, default=400, help="the budget: fine-tuning iterations per run")
     parser.add_argument("--pretrain-iterations", type=int, default=0, help="GLCon iterations before fine-tuning")
-    parser.add_argument("--lr", type=float, default=0.05,
-                        help="SGD learning rate (0.05: at the paper's 0.01 L_contrast stays flat in this budget)")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: robust on shared CPUs)")
+    parser.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (0.05, as benchmarks/acdc_reduced.py)")
+    parser.add_argument("--lr-decay-at", type=float, default=0.8, help="divide lr by 10 at this fraction of the fine-tuning iterations (0: never)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (1: robust on shared CPUs)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="train only these runs")
+    parser.add_argument("--assemble", action="store_true", help="train nothing; write the JSON from the finished runs")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     if args.fast:
         args.seeds, args.iterations, args.pretrain_iterations = args.seeds[:1], 3, 0
-    out = Path(args.out) if args.out else (
-        Path(tempfile.mkdtemp(prefix="arco_curves_")) / "arco_curves_fast.json" if args.fast else DEFAULT_OUT
-    )
-    data = load_dataset("phantom", image_size=64, fast=args.fast, seed=0)
+    data_cfg = phantom_settings(32 if args.fast else 64, fast=args.fast)
+    runs = [curve_run(f"seed{seed}-arco-{sampler}",
+                      small_config(f"arco-{sampler}", seed, args.iterations, args.pretrain_iterations, args.device,
+                                   args.lr, args.fast, args.lr_decay_at),
+                      data_cfg, label=f"arco-{sampler}", columns=COLUMNS, stage="finetune")
+            for seed in args.seeds for sampler in SAMPLERS]  # fmt: skip
+    folder = args.runs or ROOT / "benchmarks" / "runs" / ("arco_curves_fast" if args.fast else "arco_curves")
+    out = args.out or DEFAULT_OUT
+    data = load_curve_data(data_cfg)
     print(data.summary(), flush=True)
-    runs, started = [], time.perf_counter()
-    for seed in args.seeds:
-        for sampler in SAMPLERS:
-            method = f"arco-{sampler}"
-            with tempfile.TemporaryDirectory(prefix=f"{method}_s{seed}_") as folder:
-                config = small_config(
-                    method, seed, args.iterations, args.pretrain_iterations, folder, args.device, args.lr
-                )
-                t0 = time.perf_counter()
-                result = train(config, data=data)
-                seconds = time.perf_counter() - t0
-                runs.append(
-                    run_record(folder, method=method, seed=seed, columns=COLUMNS, stage="finetune", seconds=seconds)
-                )
-            print(f"{method} seed {seed}: {seconds:.1f} s, mean Dice {result.metrics['mean_dice']:.3f}", flush=True)
+    pending, _ = pending_and_finished(select(runs, args.only), folder)
+    started = time.perf_counter()
+    if pending and not args.assemble:
+        known = pending_and_finished(runs, folder)[1]
+        expected = estimate_seconds(pending, known, args.workers)
+        print(f"{len(pending)} runs to train on {args.workers} worker(s); expected time: {format_duration(expected)}"
+              + ("" if known else " (no finished run yet; measured 144 CPU s per run at 400 iterations, one thread)"), flush=True)  # fmt: skip
+
+        def report(run, record, done, total):
+            print(f"[{done}/{total}] {run.name:<18} mean Dice {record['metrics']['mean_dice']:.3f} "
+                  f"({record['cpu_seconds']:.0f} CPU s)", flush=True)  # fmt: skip
+
+        execute(pending, folder, train_curve_run, workers=args.workers, threads=args.threads, on_done=report)
+    rows, missing = assemble_curve_runs(runs, pending_and_finished(runs, folder)[1], SCRIPT, argv, folder)
+    config = {k: v for k, v in runs[0].settings["config"].items() if k not in ("seed", "method")}
     meta = {
-        "script": "benchmarks/arco_curves.py",
+        "script": SCRIPT,
+        "command": script_command(SCRIPT, argv),
+        "runs_folder": str(folder),
         "paper": "ARCO (NeurIPS 2023) Fig. 5",
         "fast": args.fast,
         "dataset": f"phantom ({len(data.patients)} training patients, {data.num_train_slices} slices)",
-        "config": {
-            k: v
-            for k, v in small_config("arco-ns", 0, args.iterations, args.pretrain_iterations, "-", args.device, args.lr)
-            .to_dict()
-            .items()
-            if k not in ("out", "seed", "method")
-        },
+        "config": config,
+        "recipe": sorted({r.get("recipe", "?") for r in rows}),
         "seeds": args.seeds,
         "wall_seconds": round(time.perf_counter() - started, 1),
+        "run_seconds_total": round(sum(r["seconds"] for r in rows), 1),
+        "cpu_seconds_total": round(sum(r["cpu_seconds"] for r in rows), 1),
         **environment_meta(),
+        "torch_threads": args.threads,
     }
-    write_results(out, runs, meta)
-    print(summarise(runs))
-    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB) in {meta['wall_seconds']:.0f} s")
+    if missing and args.out is None:
+        out = out.with_suffix(".incomplete.json")
+    write_results(out, rows, meta, missing)
+    if rows:
+        print(summarise(rows))
+    if missing:
+        print(f"INCOMPLETE: {len(missing)} of {len(runs)} runs missing ({', '.join(missing)})")
+    print(f"{len(rows)} finished runs, {meta['cpu_seconds_total']:.0f} CPU s in total; wrote {out}")
     return 0
 
 

@@ -3,8 +3,10 @@ the grid script (benchmarks/ablation_grid.py) and the stored grid the notebooks 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,21 +154,86 @@ def test_stored_grid_has_every_combination_with_two_seeds_and_every_class():
 
 
 # ------------------------------------------------------------------ the grid script
-def test_grid_script_smoke_run_writes_a_complete_grid(tmp_path):
-    out = tmp_path / "grid.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "ablation_grid.py"), "--fast", "--workers", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def _grid_script():
+    spec = importlib.util.spec_from_file_location("ablation_grid_script", ROOT / "benchmarks" / "ablation_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stable(grid):
+    """The grid without what changes from one call to the next (the time of writing, this call's wall time)."""
+    grid = json.loads(json.dumps(grid))
+    for key in ("created", "wall_seconds"):
+        grid["metadata"].pop(key)
+    return grid
+
+
+def test_grid_script_smoke_run_writes_a_complete_grid_and_resumes(tmp_path, capsys):
+    out, runs = tmp_path / "grid.json", tmp_path / "runs"
+    argv = ["--fast", "--workers", "1", "--out", str(out), "--runs", str(runs)]
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ablation_grid.py"), *argv],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     grid = load_grid(out)
-    assert grid["metadata"]["fast"] and grid["metadata"]["seeds"] == [0]
+    meta = grid["metadata"]
+    assert meta["fast"] and meta["seeds"] == [0] and meta["complete"] and meta["missing_runs"] == []
+    assert meta["command"] == "python benchmarks/ablation_grid.py " + " ".join(argv)
     expected = {SUPERVISED_NAME, DIAGNOSTIC_NO_UNSUP} | {combination_name(*c) for c in COMBINATIONS}
     assert {r["name"] for r in grid["runs"]} == expected
     diagnostic = next(r for r in grid["runs"] if r["name"] == DIAGNOSTIC_NO_UNSUP)
     assert diagnostic["overrides"] == {"lambda_unsup": 0.0} and "unsup" in diagnostic["loss_components"]
+    for run in grid["runs"]:  # each run: its own command, seed, config (the working recipe) and CPU seconds
+        assert run["command"].endswith(f"--runs {runs} --workers 1 --only {run['out'].split('/')[-2].rsplit('-', 1)[0]}")
+        assert run["seed"] == 0 and run["cpu_seconds"] > 0 and run["threads"] == 1
+        assert run["recipe"] == "working" and run["config"]["seed"] == 0 and "out" not in run["config"]
+    supervised = next(r for r in grid["runs"] if r["name"] == SUPERVISED_NAME)
+    assert supervised["config"]["batch_size"] == grid["runs"][1]["config"]["batch_size"] == 6  # fast budget: one batch
+    assert meta["run_cpu_seconds_total"] == pytest.approx(sum(r["cpu_seconds"] for r in grid["runs"]))
+    assert {"head_dice_std", "tail_dice_std", "dice_std"} <= set(grid["summary"][0])
     assert "paper Dice" in done.stdout and str(out) in done.stdout
     assert not list(tmp_path.glob(".grid.json.*"))  # the temporary file of the atomic write is gone
+    assert len(list(runs.glob("*/record.json"))) == 10
+
+    # the same command again trains nothing and writes the same grid
+    first = json.loads(out.read_text())
+    again = _grid_script().main(argv)
+    assert "10 finished, 0 to train" in capsys.readouterr().out
+    assert _stable(again) == _stable(first) == _stable(json.loads(out.read_text()))
+
+    # a partial set of runs: the grid says which are missing
+    vanilla = next(p for p in runs.iterdir() if p.name.startswith("seed0-vanilla-"))
+    (vanilla / "record.json").unlink()
+    partial = _grid_script().main([*argv, "--assemble"])
+    assert not partial["metadata"]["complete"] and partial["metadata"]["missing_runs"] == ["seed0-vanilla"]
+    assert "vanilla" not in {r["name"] for r in partial["runs"]} and "INCOMPLETE" in capsys.readouterr().out
+
+
+def test_grid_script_on_acdc_without_the_data_says_how_to_get_it(tmp_path):
+    env = dict(os.environ, MONA_LAB_ACDC=str(tmp_path / "no_acdc_here"))
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ablation_grid.py"), "--dataset", "acdc", "--fast",
+                           "--out", str(tmp_path / "g.json"), "--runs", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "--dataset acdc needs the ACDC data: set MONA_LAB_ACDC" in done.stderr and "no_acdc_here" in done.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "g.json").exists()
+
+
+def test_grid_runs_name_every_combination_and_the_acdc_budget_is_acdc_reduced():
+    from mona_lab.lab.ablation import ACDC_GRID_BUDGET, GRID_BUDGET
+    from mona_lab.lab.ablation.grid_study import data_settings, grid_study_runs
+
+    runs = grid_study_runs(data_settings("acdc", 128), [0, 1, 2], ACDC_GRID_BUDGET, labeled=3)
+    assert len(runs) == 30 and len({r.name for r in runs}) == 30
+    assert [r.name for r in runs[:10]] == ["seed0-supervised", "seed0-vanilla", "seed0-t", "seed0-c", "seed0-d",
+                                           "seed0-tc", "seed0-cd", "seed0-td", "seed0-tcd", "seed0-vanilla_no_unsup"]
+    # benchmarks/acdc_reduced.py's MONA run: 2500 iterations (150 GLCon), 4 + 4 slices, lr 0.05 / 10 at 2000
+    b = ACDC_GRID_BUDGET
+    assert (b.iterations + b.pretrain_iterations, b.pretrain_iterations, b.batch_size, b.supervised_batch_size) == (2500, 150, 8, 4)
+    assert (b.lr, b.lr_decay_at, b.image_size, b.width, b.embed_dim) == (0.05, 2000, 128, 0.25, 32)
+    assert GRID_BUDGET.supervised_batch_size * 2 == GRID_BUDGET.batch_size
+    with pytest.raises(ValueError, match="dataset"):
+        data_settings("lits", 64)
 
 
 # ------------------------------------------------------------------ principle inspectors

@@ -47,7 +47,7 @@ def test_records_round_trip_and_curve_statistics(tmp_path: Path) -> None:
     assert runs[0]["seconds"] == 1.23
     path = write_results(tmp_path / "out" / "r.json", runs, {"note": "test", "bad": float("nan")})
     loaded = load_results(path)
-    assert loaded["meta"] == {"note": "test", "bad": None}, "NaN is stored as null (strict JSON)"
+    assert loaded["meta"] == {"note": "test", "bad": None, "complete": True, "missing_runs": []}, "NaN is stored as null"
     assert not list((tmp_path / "out").glob(".*.tmp"))
     stats = curve_statistics(loaded["runs"], "contrast", by="method")
     assert np.allclose(stats["a"]["mean"], [6.5, 5.5, 4.5]) and np.allclose(stats["a"]["std"], 0.5)
@@ -77,3 +77,39 @@ def test_results_path_prefers_the_notebook_folder(tmp_path: Path, monkeypatch) -
     monkeypatch.chdir(tmp_path)
     assert results_path("x.json") == tmp_path / "results" / "x.json"
     assert results_path("missing.json").parts[-3:] == ("notebooks", "results", "missing.json")
+
+
+def test_write_results_marks_a_partial_study(tmp_path: Path) -> None:
+    path = write_results(tmp_path / "r.json", [], {"seeds": [0]}, missing=["seed0-arco-sg"])
+    meta = load_results(path)["meta"]
+    assert not meta["complete"] and meta["missing_runs"] == ["seed0-arco-sg"] and meta["seeds"] == [0]
+    assert load_results(write_results(tmp_path / "s.json", [], {}))["meta"]["complete"]
+
+
+def test_arco_curves_script_records_commands_seeds_cpu_and_resumes(tmp_path: Path, capsys) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "arco_curves.py"
+    spec = importlib.util.spec_from_file_location("arco_curves_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out, runs = tmp_path / "a.json", tmp_path / "runs"
+    argv = ["--fast", "--workers", "1", "--out", str(out), "--runs", str(runs)]
+    assert script.main(argv) == 0
+    stored = load_results(out)
+    meta = stored["meta"]
+    assert meta["command"] == "python benchmarks/arco_curves.py " + " ".join(argv) and meta["complete"]
+    assert [r["method"] for r in stored["runs"]] == ["arco-ns", "arco-sg", "arco-sag"] and meta["seeds"] == [0]
+    for run in stored["runs"]:
+        assert run["seed"] == 0 and run["recipe"] == "working" and run["cpu_seconds"] > 0 and run["threads"] == 1
+        assert run["command"].endswith(f"--runs {runs} --workers 1 --only seed0-{run['method']}")
+        assert len(run["columns"]["contrast"]) == 3
+    first = json.loads(out.read_text())
+    capsys.readouterr()
+    assert script.main(argv) == 0
+    assert "runs to train" not in capsys.readouterr().out
+    second = json.loads(out.read_text())
+    for results in (first, second):
+        for key in ("created", "wall_seconds"):
+            results["meta"].pop(key)
+    assert second == first

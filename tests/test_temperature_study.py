@@ -60,3 +60,65 @@ def test_allocation_trace_records_a_one_to_one_allocation(single_thread) -> None
     assert accuracy.shape == (3,) and np.all((accuracy >= 0) & (accuracy <= 1))
     with pytest.raises(ValueError, match="batch_size"):
         trace_center_allocation(images[:1], labels[:1], ("bg", "a", "b"), steps=1, batch_size=2)
+
+
+# ------------------------------------------------------------------ the stored study's script
+def _script(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stable(results: dict) -> dict:
+    meta = dict(results["meta"])
+    for key in ("created", "wall_seconds"):  # the time of writing and this call's wall time
+        meta.pop(key)
+    return {**results, "meta": meta}
+
+
+def test_temperature_runs_record_commands_seeds_cpu_and_resume(tmp_path, capsys) -> None:
+    import json
+
+    from mona_lab.lab.run_records import load_results
+
+    out, runs = tmp_path / "t.json", tmp_path / "runs"
+    argv = ["--fast", "--workers", "1", "--out", str(out), "--runs", str(runs), "--seeds", "3"]
+    script = _script("temperature_runs")
+    assert script.main(argv) == 0
+    stored = load_results(out)
+    meta = stored["meta"]
+    assert meta["command"] == "python benchmarks/temperature_runs.py " + " ".join(argv)
+    assert meta["complete"] and meta["seeds"] == [3] and meta["labels"] == ["fixed", "cosine"]
+    assert [r["label"] for r in stored["runs"]] == ["fixed", "cosine"]
+    for run in stored["runs"]:
+        assert run["seed"] == 3 and run["config"]["seed"] == 3 and run["recipe"] == "working"
+        assert run["config"]["temperature_schedule"] == run["label"] and run["cpu_seconds"] > 0
+        assert run["command"].endswith(f"--seeds 3 --runs {runs} --workers 1 --only seed3-{run['label']}")
+        assert len(run["columns"]["temperature"]) == 3
+    assert meta["cpu_seconds_total"] == pytest.approx(sum(r["cpu_seconds"] for r in stored["runs"]), abs=0.2)
+    first = json.loads(out.read_text())
+    capsys.readouterr()
+    assert script.main(argv) == 0  # finished runs are skipped: the same results
+    assert "runs to train" not in capsys.readouterr().out
+    assert _stable(json.loads(out.read_text())) == _stable(first)
+    cosine = next(p for p in runs.iterdir() if p.name.startswith("seed3-cosine-"))
+    (cosine / "record.json").unlink()
+    assert script.main([*argv, "--assemble"]) == 0
+    partial = load_results(out)
+    assert not partial["meta"]["complete"] and partial["meta"]["missing_runs"] == ["seed3-cosine"]
+    assert [r["label"] for r in partial["runs"]] == ["fixed"]
+
+
+def test_temperature_runs_cover_table_6_periods() -> None:
+    script = _script("temperature_runs")
+    runs = script.study_runs(script.parse_args(["--seeds", "0", "--methods"]))
+    assert [r.settings["label"] for r in runs] == ["fixed", "cosine T=0.1", "cosine T=0.2", "cosine T=0.5", "cosine",
+                                                   "cosine T=2", "step", "random", "oscillating"]
+    periods = {r.settings["label"]: r.settings["config"]["temperature_period"] for r in runs}
+    assert periods["cosine"] == 1.0 and periods["cosine T=0.1"] == 0.1
+    assert all(r.settings["config"]["lr_step_every"] == 800 and r.settings["config"]["iterations"] == 1000 for r in runs)

@@ -10,11 +10,15 @@ results without training for minutes.
 
 File layout (``format`` 1)::
 
-    {"format": 1, "meta": {...free-form settings, versions, wall times...},
+    {"format": 1, "meta": {...free-form settings, versions, wall times..., "complete": true,
+                           "missing_runs": []},
      "runs": [{"method": ..., "seed": ..., "label": ..., "steps": [...],
                "columns": {"contrast": [...], ...}, "metrics": {...}, "seconds": ...}]}
 
-Files are written atomically (temporary name, then ``os.replace``).
+The scripts run as resumable studies (`mona_lab.lab.study_runs`, `mona_lab.lab.curve_study`):
+their runs also store ``name``, ``config``, ``recipe``, ``command`` (the line that repeats
+the run alone), ``cpu_seconds`` and ``threads``. Files are written atomically (temporary
+name, then ``os.replace``).
 """
 from __future__ import annotations
 
@@ -127,12 +131,17 @@ def environment_meta() -> dict[str, Any]:
     }
 
 
-def write_results(path: str | Path, runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> Path:
+def write_results(
+    path: str | Path, runs: Sequence[dict[str, Any]], meta: dict[str, Any], missing: Sequence[str] = ()
+) -> Path:
     """Write a results file (see the module docstring) atomically; returns the path.
 
+    ``missing`` names runs of the study that have not finished: ``meta["complete"]`` is
+    ``False`` and ``meta["missing_runs"]`` lists them (a partial study, clearly marked).
     NaN and infinities are stored as ``null`` so the file is strict JSON.
     """
-    payload = {"format": RESULTS_FORMAT, "meta": dict(meta), "runs": list(runs)}
+    meta = {**meta, "complete": not missing, "missing_runs": list(missing)}
+    payload = {"format": RESULTS_FORMAT, "meta": meta, "runs": list(runs)}
     text = json.dumps(_finite(payload), indent=1, sort_keys=True, allow_nan=False) + "\n"
     path = Path(path)
     atomic_write_text(path, text)

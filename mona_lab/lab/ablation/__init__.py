@@ -1,17 +1,19 @@
 """MONA's principle ablations (TPAMI 2024 Tables III and VI): run one, run the grid, compare.
 
-Three modules, one idea each:
+Four modules, one idea each:
 
 - `mona_lab.lab.ablation.paper`: the three principles, the eight switch combinations and
   the paper's printed numbers (`PAPER_TABLE_III`, `PAPER_TABLE_VI_MONA`, `PAPER_TABLE_IV`);
 - `mona_lab.lab.ablation.runs`: `AblationBudget`, `run_ablation_row` (one short run with
   `mona_lab.engine.train`, the widget callback of notebooks 02-04 and the unit of
   ``benchmarks/ablation_grid.py``) and `grid_jobs`;
+- `mona_lab.lab.ablation.grid_study`: the grid as a resumable study (one stored record per
+  finished run; ``benchmarks/ablation_grid.py``);
 - `mona_lab.lab.ablation.tables`: `summarise_grid`, `load_grid`, `grid_comparison`,
   `format_grid_comparison`, `rank_agreement` and `head_and_tail`, which turn the stored
   runs (``notebooks/results/ablation_grid.json``) into the tables the notebooks print.
 
-Every public name of the three is importable from ``mona_lab.lab.ablation``.
+Every public name of paper, runs and tables is importable from ``mona_lab.lab.ablation``.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from mona_lab.lab.ablation.paper import (
     combination_name,
 )
 from mona_lab.lab.ablation.runs import (
+    ACDC_GRID_BUDGET,
     DIAGNOSTIC_NO_UNSUP,
     GRID_BUDGET,
     GRID_FAST_BUDGET,
@@ -52,6 +55,7 @@ from mona_lab.lab.ablation.tables import (
 )
 
 __all__ = [
+    "ACDC_GRID_BUDGET",
     "COMBINATIONS",
     "DEFAULT_GRID_PATH",
     "DIAGNOSTIC_NO_UNSUP",

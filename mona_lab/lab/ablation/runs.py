@@ -40,6 +40,13 @@ class AblationBudget:
             from 2 patients reached mean Dice 0.14 after 300 iterations at lr 0.01, 0.31 at
             0.05, and 0.45 after 450 at 0.15).
         queue_size: mined views / nearest-neighbour bank (MONA: 36).
+        supervised_batch_size: the supervised baseline's batch (``None``: ``batch_size``).
+            The stored studies give it the labelled half of the semi-supervised batch, so
+            every method sees the same labelled slices per step (the protocol of
+            ``benchmarks/acdc_reduced.py``).
+        lr_decay_at: divide the learning rate by 10 at this iteration, pre-training
+            included (``None``: the `TrainConfig` step schedule), so the last model is not
+            a sample of a constant-rate random walk.
     """
 
     iterations: int
@@ -52,6 +59,8 @@ class AblationBudget:
     num_negatives: int = 128
     lr: float = 0.15
     queue_size: int = 36
+    supervised_batch_size: int | None = None
+    lr_decay_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -64,8 +73,16 @@ NOTEBOOK_FAST_BUDGET = AblationBudget(iterations=20, pretrain_iterations=10, wid
 # run's network, 10x as long (benchmarks/lecture_budget.py times one run).
 NOTEBOOK_LECTURE_BUDGET = AblationBudget(iterations=240, pretrain_iterations=60, width=0.25, embed_dim=16,
                                          num_queries=32, num_negatives=64)
-# benchmarks/ablation_grid.py: one to two minutes of one CPU core per MONA run at 64 px.
-GRID_BUDGET = AblationBudget(iterations=600, pretrain_iterations=100)
+# benchmarks/ablation_grid.py on the phantom: 64 px, 4 labelled (+ 4 unlabelled) slices per
+# step for every method, lr / 10 for the last fifth (see the measured CPU seconds in its docstring).
+GRID_BUDGET = AblationBudget(iterations=600, pretrain_iterations=100, batch_size=8, supervised_batch_size=4,
+                             lr_decay_at=560)  # fmt: skip
+# benchmarks/ablation_grid.py --dataset acdc: the setting of benchmarks/acdc_reduced.py (its
+# MONA row is this grid's "all three" row): 128 px, width 0.25, 2500 iterations (150 GLCon),
+# 4 + 4 slices per step (supervised 4), lr 0.05 / 10 at iteration 2000.
+ACDC_GRID_BUDGET = AblationBudget(iterations=2350, pretrain_iterations=150, image_size=128, width=0.25,
+                                  embed_dim=32, batch_size=8, supervised_batch_size=4, num_queries=256,
+                                  num_negatives=512, lr=0.05, lr_decay_at=2000)  # fmt: skip
 # A notebook's run without fast mode: the grid's budget (minutes on a CPU, seconds on a GPU).
 NOTEBOOK_FULL_BUDGET = GRID_BUDGET
 # Diagnostic rows the grid adds (not in the paper): vanilla without the pseudo-label term.
@@ -160,7 +177,9 @@ def run_ablation_row(
         a dict with ``name, method, tailness, consistency, diversity, labeled, sampler, seed,
         iterations, pretrain_iterations, dataset, labeled_patients, mean_dice, mean_asd,
         dice {class: value}, asd {class: value}, loss_components (fine-tuning stage),
-        final_losses {component: mean of the last 10 steps}, overrides, seconds (wall),
+        final_losses {component: mean of the last 10 steps}, overrides, config (the
+        `TrainConfig` fields but ``out``), recipe (``"working"``, ``"paper"`` or
+        ``"custom"``), seconds (wall),
         cpu_seconds (this process's CPU time, all threads), out`` and, with
         ``keep_result``, ``result``.
 
@@ -182,6 +201,10 @@ def run_ablation_row(
     if out is None:
         out = Path(tempfile.mkdtemp(prefix="mona_lab_ablation_")) / "run"
     supervised = method == "supervised"
+    batch_size = budget.supervised_batch_size if supervised and budget.supervised_batch_size else budget.batch_size
+    schedule = {}
+    if budget.lr_decay_at:  # the same global iteration for every method
+        schedule["lr_step_every"] = max(1, budget.lr_decay_at - (0 if supervised else pretrain))
     config = TrainConfig(
         method=method,
         out=str(out),
@@ -190,7 +213,7 @@ def run_ablation_row(
         iterations=iterations + pretrain if supervised else iterations,
         pretrain_iterations=None if supervised else pretrain,
         image_size=int(data.image_size),
-        batch_size=budget.batch_size,
+        batch_size=batch_size,
         seed=int(seed),
         device=device,
         progress=False,
@@ -206,7 +229,7 @@ def run_ablation_row(
         queue_size=budget.queue_size,
         validate_every=10**9,
         checkpoint_every=10**9,
-        **(overrides or {}),
+        **{**schedule, **(overrides or {})},
     )
     start, cpu_start = time.perf_counter(), time.process_time()
     result = train(config, data=data)
@@ -236,6 +259,8 @@ def run_ablation_row(
         "loss_components": components,
         "final_losses": _final_losses(stage_rows, components),
         "overrides": dict(overrides or {}),
+        "config": {k: v for k, v in config.to_dict().items() if k != "out"},
+        "recipe": config.recipe,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "out": str(config.out),

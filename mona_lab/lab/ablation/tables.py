@@ -68,8 +68,8 @@ def summarise_grid(
     """Mean and spread over seeds per combination (supervised baseline first, then Table III order).
 
     Returns rows ``{name, seeds, mean_dice, mean_dice_std, mean_asd, mean_asd_std, dice
-    {class: mean}, dice_std {class: std}, head_dice, tail_dice}`` (stds with ``ddof=0``;
-    head/tail only when both lists are given).
+    {class: mean}, dice_std {class: std}, head_dice, tail_dice, head_dice_std,
+    tail_dice_std}`` (stds over seeds with ``ddof=0``; head/tail only when both lists are given).
     """
     order = [SUPERVISED_NAME] + [combination_name(*c) for c in COMBINATIONS]
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -93,6 +93,9 @@ def summarise_grid(
         if head and tail:
             entry["head_dice"] = float(np.mean([entry["dice"][c] for c in head]))
             entry["tail_dice"] = float(np.mean([entry["dice"][c] for c in tail]))
+            # spread over seeds of each run's head (tail) mean
+            entry["head_dice_std"] = float(np.std([np.mean([m["dice"][c] for c in head]) for m in members]))
+            entry["tail_dice_std"] = float(np.std([np.mean([m["dice"][c] for c in tail]) for m in members]))
         summary.append(entry)
     return summary
 
