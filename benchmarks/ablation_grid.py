@@ -238,10 +238,15 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     if pending and not args.assemble:
         all_finished = pending_and_finished(runs, folder)[1]
-        fallback = None if all_finished or args.no_estimate else warmup_estimate(runs, budget)
+        if all_finished:  # a row without finished runs yet: as costly as the costliest finished semi-supervised row
+            semi = [r["cpu_seconds"] for r in all_finished.values() if r.get("kind") != "supervised"]
+            fallback = {r.kind: max(semi) for r in runs if r.kind != "supervised"} if semi else None
+        else:
+            fallback = None if args.no_estimate else warmup_estimate(runs, budget)
         expected = estimate_seconds(pending, all_finished, args.workers, fallback)
         print(f"expected time: {format_duration(expected)} on {args.workers} worker(s) of {args.threads} thread(s)"
-              f" ({'from finished runs' if all_finished else 'no warm-up' if fallback is None else 'from a warm-up run'})",
+              f" ({'from finished runs' if all_finished else 'no warm-up' if fallback is None else 'from a warm-up run'};"
+              " CPU time, longer on a busy machine)",
               flush=True)  # fmt: skip
 
         def report(run, record, done, total):
