@@ -70,7 +70,9 @@ class AblationBudget:
 NOTEBOOK_FAST_BUDGET = AblationBudget(iterations=20, pretrain_iterations=10, width=0.25, embed_dim=16,
                                       num_queries=32, num_negatives=64)
 # A notebook's run at the lecture size (the default on a CPU, `mona_lab.lab_size`): the fast
-# run's network, 10x as long (benchmarks/lecture_budget.py times one run).
+# run's network, 10x as long. benchmarks/lecture_budget.py, one thread of a shared 2-core
+# machine: a MONA run 50 s wall (33 s CPU), a supervised run 16 s; mean Dice 0.14 and 0.12
+# (fast: 0.00), so a cell that trains two runs takes about a minute.
 NOTEBOOK_LECTURE_BUDGET = AblationBudget(iterations=240, pretrain_iterations=60, width=0.25, embed_dim=16,
                                          num_queries=32, num_negatives=64)
 # benchmarks/ablation_grid.py on the phantom: 64 px, 4 labelled (+ 4 unlabelled) slices per
