@@ -10,7 +10,14 @@ helpers in one place. Which notebook uses which module:
 module                                   used by
 =======================================  ===================================================
 `mona_lab.lab.ablation`                  00_tour, 02_tailness, 03_consistency,
-  (paper, runs, tables)                  04_diversity; ``benchmarks/ablation_grid.py``
+  (paper, runs, tables, grid_study)      04_diversity; ``benchmarks/ablation_grid.py``
+`mona_lab.lab.stored_ablation`           02-04 (the panels' answers from the stored grid)
+`mona_lab.lab.run_progress`              02-04 (a fresh run's estimate and progress bar)
+`mona_lab.lab.study_runs`                the stored studies' resumable runs
+                                         (``benchmarks/ablation_grid.py``,
+                                         ``temperature_runs.py``, ``arco_curves.py``)
+`mona_lab.lab.curve_study`               ``benchmarks/temperature_runs.py``,
+                                         ``benchmarks/arco_curves.py``
 `mona_lab.lab.principles`                02_tailness (tailness), 03_consistency
   (tailness, consistency, diversity)     (consistency), 04_diversity (diversity)
 `mona_lab.lab.widgets`                   01_zipf_class_distributions, 02-04 (ablation panel)
@@ -28,6 +35,7 @@ module                                   used by
                                          ``benchmarks/temperature_runs.py``
 `mona_lab.lab.results`                   08_full_gpu_training
 `mona_lab.lab.training_dynamics`         09_training_dynamics
+  (and dynamics_mechanisms)
 `mona_lab.lab.viz` (one module per       every notebook, 00-09
   topic, see its docstring)
 `mona_lab.lab.lecture`                   ``mona-lab lecture`` (exports every notebook)
