@@ -84,9 +84,9 @@ def summarise(runs: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mona_lab.lab.curve_study import assemble_curve_runs, curve_run, load_curve_data, phantom_settings, train_curve_run
+    from mona_lab.lab.curve_study import assemble_curve_runs, curve_run, load_curve_data, phantom_settings, train_pending_curve_runs
     from mona_lab.lab.run_records import environment_meta, write_results
-    from mona_lab.lab.study_runs import estimate_seconds, execute, format_duration, pending_and_finished, script_command, select
+    from mona_lab.lab.study_runs import pending_and_finished, script_command, select
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -119,16 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     pending, _ = pending_and_finished(select(runs, args.only), folder)
     started = time.perf_counter()
     if pending and not args.assemble:
-        known = pending_and_finished(runs, folder)[1]
-        expected = estimate_seconds(pending, known, args.workers)
-        print(f"{len(pending)} runs to train on {args.workers} worker(s); expected time: {format_duration(expected)}"
-              + ("" if known else " (no finished run yet; measured 144 CPU s per run at 400 iterations, one thread)"), flush=True)  # fmt: skip
-
-        def report(run, record, done, total):
-            print(f"[{done}/{total}] {run.name:<18} mean Dice {record['metrics']['mean_dice']:.3f} "
-                  f"({record['cpu_seconds']:.0f} CPU s)", flush=True)  # fmt: skip
-
-        execute(pending, folder, train_curve_run, workers=args.workers, threads=args.threads, on_done=report)
+        train_pending_curve_runs(runs, pending, folder, workers=args.workers, threads=args.threads,
+                                 measured="measured 144 CPU s per run at 400 iterations, one thread")
     rows, missing = assemble_curve_runs(runs, pending_and_finished(runs, folder)[1], SCRIPT, argv, folder)
     config = {k: v for k, v in runs[0].settings["config"].items() if k not in ("seed", "method")}
     meta = {

@@ -103,9 +103,9 @@ def study_runs(args):
 
 def main(argv: list[str] | None = None) -> int:
     from mona_lab.config import TrainConfig
-    from mona_lab.lab.curve_study import load_curve_data, assemble_curve_runs, train_curve_run
+    from mona_lab.lab.curve_study import load_curve_data, assemble_curve_runs, train_pending_curve_runs
     from mona_lab.lab.run_records import environment_meta, write_results
-    from mona_lab.lab.study_runs import estimate_seconds, execute, format_duration, pending_and_finished, script_command, select
+    from mona_lab.lab.study_runs import pending_and_finished, script_command, select
     from mona_lab.lab.temperature_study import head_tail_classes
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -121,16 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     pending, finished = pending_and_finished(select(runs, args.only), folder)
     started = time.perf_counter()
     if pending and not args.assemble:
-        known = pending_and_finished(runs, folder)[1]
-        expected = estimate_seconds(pending, known, args.workers)
-        print(f"{len(pending)} runs to train on {args.workers} worker(s); expected time: {format_duration(expected)}"
-              + ("" if known else " (no finished run yet; measured 327 CPU s per run at 1000 iterations, one thread)"), flush=True)  # fmt: skip
-
-        def report(run, record, done, total):
-            print(f"[{done}/{total}] {run.name:<22} mean Dice {record['metrics']['mean_dice']:.3f} "
-                  f"({record['cpu_seconds']:.0f} CPU s)", flush=True)  # fmt: skip
-
-        execute(pending, folder, train_curve_run, workers=args.workers, threads=args.threads, on_done=report)
+        train_pending_curve_runs(runs, pending, folder, workers=args.workers, threads=args.threads,
+                                 measured="measured 327 CPU s per run at 1000 iterations, one thread")
     records = pending_and_finished(runs, folder)[1]
     rows, missing = assemble_curve_runs(runs, records, SCRIPT, argv, folder)
     meta = {

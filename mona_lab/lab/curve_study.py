@@ -5,7 +5,8 @@
 in their `TrainConfig`. `curve_run` makes the `StudyRun` of one config (its settings: the
 config's fields but ``out``, the data set and which columns to keep); `train_curve_run`
 trains it (the function worker processes call) and returns `run_record`'s dict plus the
-config and its recipe name; `assemble_curve_runs` turns the finished records back into the
+config and its recipe name; `train_pending_curve_runs` trains the runs not finished yet,
+with the expected time first and a line per finished run; `assemble_curve_runs` turns the finished records back into the
 ``runs`` list of a results file, each with the command that repeats it alone.
 """
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from mona_lab.lab.run_records import run_record
-from mona_lab.lab.study_runs import StudyRun, run_command
+from mona_lab.lab.study_runs import (StudyRun, estimate_seconds, execute, format_duration, pending_and_finished,
+                                     run_command)
 
 _DATA_CACHE: dict[str, Any] = {}
 
@@ -80,3 +82,23 @@ def assemble_curve_runs(
 
 
 __all__ = ["assemble_curve_runs", "curve_run", "load_curve_data", "phantom_settings", "train_curve_run"]
+
+
+def train_pending_curve_runs(
+    runs: Sequence[StudyRun], pending: Sequence[StudyRun], folder: Path, *, workers: int, threads: int,
+    measured: str,
+) -> None:  # fmt: skip
+    """Train ``pending`` (a subset of the study's ``runs``) into ``folder``: print the expected
+    time (from the study's finished runs; else ``measured``, the docstring's measured cost),
+    then one line per run as it finishes."""
+    known = pending_and_finished(runs, folder)[1]
+    expected = estimate_seconds(pending, known, workers)
+    print(f"{len(pending)} runs to train on {workers} worker(s); expected time: {format_duration(expected)}"
+          + ("" if known else f" (no finished run yet; {measured})"), flush=True)  # fmt: skip
+    width = max(len(run.name) for run in pending)
+
+    def report(run, record, done, total):
+        print(f"[{done}/{total}] {run.name:<{width}} mean Dice {record['metrics']['mean_dice']:.3f} "
+              f"({record['cpu_seconds']:.0f} CPU s)", flush=True)  # fmt: skip
+
+    execute(pending, folder, train_curve_run, workers=workers, threads=threads, on_done=report)
