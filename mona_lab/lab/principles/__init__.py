@@ -9,7 +9,7 @@ plot. One module per principle:
   `inspect_pixel_contrast` -- which pixels the hard-query rule picks, class means (positive
   keys, Eq. 4), the class-relation graph G and the negative-class distribution
   softmax(G[c, .]) it induces, the per-class loss of Eq. 3; with the hard-query rule
-  (tailness) and with uniform queries among all class pixels; `query_allocation`;
+  (tailness) and with uniform queries among all class pixels; `query_allocation` (and `query_picks`, its query pixels);
 - consistency (Eq. 6), `mona_lab.lab.principles.consistency`: `equivariance_maps` --
   T(F(x)) against F(T(x)) per pixel for an affine or a deformation T, and `view_dice` --
   how well a model segments weak and strong views (the augmentation pairs of Table IV);
@@ -44,6 +44,7 @@ from mona_lab.lab.principles.tailness import (
     boundary_mask,
     inspect_pixel_contrast,
     query_allocation,
+    query_picks,
     soft_label_probabilities,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "inspect_pixel_contrast",
     "neighbour_agreement",
     "query_allocation",
+    "query_picks",
     "random_agreement",
     "relation_entropy",
     "retrieve_neighbours",

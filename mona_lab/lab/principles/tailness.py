@@ -228,6 +228,31 @@ def soft_label_probabilities(labels: torch.Tensor, num_classes: int, sigma: floa
     return blurred * peak + (1 - peak) / c
 
 
+def query_picks(
+    labels: torch.Tensor, probs: torch.Tensor, *, num_queries: int = 64, threshold: float = 0.97, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """The query pixels of the three rules of `query_allocation`, as flat indices into
+    ``labels`` ([B, H, W]; index = b*H*W + y*W + x): ``{"uniform", "per_class", "hard"}``.
+
+    ``"uniform"`` draws ``num_queries x (classes present)`` pixels over the whole image;
+    ``"per_class"`` and ``"hard"`` call the training's `AnatomicalContrastLoss.draw` with
+    ``hard_queries`` off and on (MONA Eq. 3's sum over classes; Eq. 5's rule
+    ``p_c <= threshold``). One generator seeded with ``seed`` serves all three.
+    """
+    if probs.dim() != 4 or probs.shape[0] != labels.shape[0] or probs.shape[2:] != labels.shape[1:]:
+        raise ValueError(f"probs must be [B, C, H, W] matching labels {tuple(labels.shape)}, got {tuple(probs.shape)}")
+    c = probs.shape[1]
+    flat = labels.reshape(-1)
+    present = torch.bincount(flat[flat >= 0], minlength=c)
+    generator = torch.Generator().manual_seed(int(seed))
+    total = num_queries * int((present > 0).sum())
+    picks = {"uniform": torch.randint(0, flat.numel(), (total,), generator=generator)}
+    for rule, hard in (("per_class", False), ("hard", True)):
+        loss = AnatomicalContrastLoss(num_queries=num_queries, num_negatives=1, threshold=threshold, hard_queries=hard)
+        picks[rule] = loss.draw(labels.long(), probs, torch.zeros(c, 1), c, generator).query_index
+    return picks
+
+
 def query_allocation(
     labels: torch.Tensor, probs: torch.Tensor, *, num_queries: int = 64, threshold: float = 0.97, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -243,21 +268,13 @@ def query_allocation(
     probability of its queries}`` (NaN where a class got no query). Draws come from the
     same `AnatomicalContrastLoss.draw` the training uses.
     """
-    if probs.dim() != 4 or probs.shape[0] != labels.shape[0] or probs.shape[2:] != labels.shape[1:]:
-        raise ValueError(f"probs must be [B, C, H, W] matching labels {tuple(labels.shape)}, got {tuple(probs.shape)}")
     c = probs.shape[1]
+    picks = query_picks(labels, probs, num_queries=num_queries, threshold=threshold, seed=seed)
     flat = labels.reshape(-1)
     edge = boundary_mask(labels).reshape(-1)
     own = probs.gather(1, labels.long().clamp_min(0)[:, None])[:, 0].reshape(-1)
     present = torch.bincount(flat[flat >= 0], minlength=c)
     out: dict[str, np.ndarray] = {"pixels": (present / present.sum()).numpy()}
-    generator = torch.Generator().manual_seed(int(seed))
-    total = num_queries * int((present > 0).sum())
-    picks = {"uniform": torch.randint(0, flat.numel(), (total,), generator=generator)}
-    for rule, hard in (("per_class", False), ("hard", True)):
-        loss = AnatomicalContrastLoss(num_queries=num_queries, num_negatives=1, threshold=threshold, hard_queries=hard)
-        draw = loss.draw(labels.long(), probs, torch.zeros(c, 1), c, generator)
-        picks[rule] = draw.query_index
     for rule, index in picks.items():
         cls = flat[index]
         out[rule] = np.bincount(cls.numpy(), minlength=c)

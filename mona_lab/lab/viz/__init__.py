@@ -36,6 +36,7 @@ from mona_lab.lab.viz.principle_panels import (
     plot_neighbour_tiles,
     plot_per_class_dice,
     plot_query_overlay,
+    plot_query_rules,
 )
 from mona_lab.lab.viz.sampler_variance import (
     plot_estimator_histograms,
@@ -74,6 +75,7 @@ __all__ = [
     "plot_neighbour_tiles",
     "plot_per_class_dice",
     "plot_query_overlay",
+    "plot_query_rules",
     "plot_query_share",
     "plot_rank_frequency",
     "plot_slice_presence",

@@ -44,6 +44,42 @@ def plot_query_overlay(image, label, rows, cols, classes, ax=None, title: str | 
     return ax
 
 
+RULE_TITLES = {"uniform": "uniform over the image", "per_class": "per class (Eq. 3)", "hard": "hard, per class (Eq. 5)"}
+
+
+def plot_query_rules(image, label, picks, class_names, axes, margin: int = 12, size: float = 26):
+    """The query pixels of several rules side by side on one slice, cropped to the
+    foreground (plus ``margin`` pixels) so single pixels are visible, each panel titled with
+    its queries per class.
+
+    Args:
+        image: [H, W]; label: [H, W] int (one slice).
+        picks: ``{rule: flat pixel indices into [H, W]}`` (e.g. `query_picks` on one slice).
+        class_names: the C class names; axes: one matplotlib axes per rule.
+    Returns:
+        ``{rule: [C] query counts}``.
+    """
+    image, label = np.asarray(image), np.asarray(label)
+    h, w = label.shape
+    rows, cols = np.nonzero(label > 0)
+    top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, h)
+    left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, w)
+    counts = {}
+    for ax, (rule, index) in zip(axes, picks.items()):
+        index = np.asarray(index)
+        y, x = index // w, index % w
+        keep = (y >= top) & (y < bottom) & (x >= left) & (x < right)
+        cls = label[y, x]
+        counts[rule] = np.bincount(cls, minlength=len(class_names))
+        plot_query_overlay(image[top:bottom, left:right], label[top:bottom, left:right], y[keep] - top,
+                           x[keep] - left, cls[keep], ax, size=size)  # fmt: skip
+        per_class = ", ".join(f"{name} {n}" for name, n in zip(class_names, counts[rule]))
+        ax.set_title(f"{RULE_TITLES.get(rule, rule)}\n{per_class}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return counts
+
+
 def plot_class_matrix(
     matrix, class_names, ax=None, title: str = "", fmt: str = ".2f", cmap: str = "viridis", vmin=None, vmax=None
 ):
