@@ -1,6 +1,6 @@
 """MONA's principle ablations (TPAMI 2024 Tables III and VI): run one, run the grid, compare.
 
-Four modules, one idea each:
+Five modules, one idea each:
 
 - `mona_lab.lab.ablation.paper`: the three principles, the eight switch combinations and
   the paper's printed numbers (`PAPER_TABLE_III`, `PAPER_TABLE_VI_MONA`, `PAPER_TABLE_IV`);
@@ -9,6 +9,9 @@ Four modules, one idea each:
   ``benchmarks/ablation_grid.py``) and `grid_jobs`;
 - `mona_lab.lab.ablation.grid_study`: the grid as a resumable study (one stored record per
   finished run; ``benchmarks/ablation_grid.py``);
+- `mona_lab.lab.ablation.principle_effects`: `principle_effect` and
+  `format_principle_effects`, one principle's paired per-seed differences over the four
+  pairs of rows that differ only in it (how the notebooks say which principles help);
 - `mona_lab.lab.ablation.tables`: `summarise_grid`, `load_grid`, `grid_comparison`,
   `format_grid_comparison`, `rank_agreement` and `head_and_tail`, which turn the stored
   runs (``notebooks/results/ablation_grid.json``) into the tables the notebooks print.
@@ -26,6 +29,7 @@ from mona_lab.lab.ablation.paper import (
     PRINCIPLES,
     combination_name,
 )
+from mona_lab.lab.ablation.principle_effects import format_principle_effects, principle_effect, principle_pairs
 from mona_lab.lab.ablation.runs import (
     ACDC_GRID_BUDGET,
     DIAGNOSTIC_NO_UNSUP,
@@ -55,6 +59,9 @@ from mona_lab.lab.ablation.tables import (
 )
 
 __all__ = [
+    "format_principle_effects",
+    "principle_effect",
+    "principle_pairs",
     "ACDC_GRID_BUDGET",
     "COMBINATIONS",
     "DEFAULT_GRID_PATH",
