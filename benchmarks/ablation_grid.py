@@ -24,7 +24,7 @@ benchmarks/results/acdc_reduced.json: 991-1026), a supervised one about 240, so 
 takes at most about 8 CPU hours, about 4 hours on 2 cores.
 
 Resumable: each finished run writes ``record.json`` (atomically) into its own folder under
-``--runs`` (default ``benchmarks/runs/ablation_grid_<dataset>``, git-ignored); rerunning the
+``--runs`` (default ``benchmarks/runs/ablation_grid_<dataset>``; the records are committed, the training folders are not); rerunning the
 same command skips finished runs, so a stopped study resumes. ``--only NAME ...`` trains only
 those runs (each record stores the command that trains it alone), ``--assemble`` trains
 nothing and writes the JSON from the finished runs. A JSON with missing runs says so

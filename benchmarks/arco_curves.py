@@ -21,7 +21,7 @@ Dice 0.111), so the default study (3 samplers x 3 seeds = 9 runs) takes about 22
 about 11 minutes on 2 cores; ``--iterations 1000`` makes it about half an hour.
 
 Resumable: each finished run writes ``record.json`` (atomically) into its own folder under
-``--runs`` (default ``benchmarks/runs/arco_curves``, git-ignored); rerunning the same command
+``--runs`` (default ``benchmarks/runs/arco_curves``; the records are committed, the training folders are not); rerunning the same command
 skips finished runs. ``--only NAME ...`` trains only those runs; ``--assemble`` trains
 nothing. A JSON with missing runs has ``meta.complete`` false and ``meta.missing_runs`` and,
 unless ``--out`` is given, goes to ``<out>.incomplete.json``.

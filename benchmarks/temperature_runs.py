@@ -24,7 +24,7 @@ head 0.601, tail 0.210), so the default study (6 arms x 3 seeds = 18 runs) takes
 hours, under an hour on 2 cores (``--methods`` adds 9 runs, about 25 minutes more on 2 cores).
 
 Resumable: each finished run writes ``record.json`` (atomically) into its own folder under
-``--runs`` (default ``benchmarks/runs/temperature_runs``, git-ignored); rerunning the same
+``--runs`` (default ``benchmarks/runs/temperature_runs``; the records are committed, the training folders are not); rerunning the same
 command skips finished runs. ``--only NAME ...`` trains only those runs; ``--assemble``
 trains nothing. A JSON with missing runs has ``meta.complete`` false and ``meta.missing_runs``
 and, unless ``--out`` is given, goes to ``<out>.incomplete.json``.
