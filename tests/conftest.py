@@ -22,16 +22,6 @@ if not os.environ.get("MONA_LAB_ACDC") and _SHARED_ACDC.is_dir():
     os.environ["MONA_LAB_ACDC"] = str(_SHARED_ACDC)
 
 
-# Under pytest-xdist (the README's `-n auto`) every core runs a worker: torch's own threads
-# would oversubscribe the cores (2 workers x 2 threads on the CI's 2 cores) and stall on
-# OpenMP barriers, so each worker keeps one intra-op thread. Notebook kernels are processes of
-# their own and choose for themselves.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def acdc_root_or_none() -> Path | None:
     raw = os.environ.get("MONA_LAB_ACDC", "").strip()
     if not raw:

@@ -1,6 +1,7 @@
 """The README's command-line block runs as written, in order, in an empty folder.
 
-Lines marked ``# long`` (the papers' sizes) or ``# ACDC`` (real data) and ``mona-lab lab``
+Lines marked ``# long`` (the papers' sizes; the lecture export that runs every notebook, which the
+notebook regression runs anyway) or ``# ACDC`` (real data) and ``mona-lab lab``
 (a server) are skipped; every other ``mona-lab`` line must exit 0, and the files the README
 says a run writes must be there.
 """
