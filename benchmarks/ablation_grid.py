@@ -136,7 +136,7 @@ def assemble(args, argv, budget, data_cfg, seeds, labeled, runs, folder, records
     from mona_lab.lab.ablation import (PAPER_TABLE_III, PAPER_TABLE_IV, PAPER_TABLE_VI_MONA, grid_comparison,
                                        head_and_tail, rank_agreement, summarise_grid)
     from mona_lab.lab.ablation.grid_study import grid_record_row, load_study_data
-    from mona_lab.lab.study_runs import run_command, script_command  # fmt: skip
+    from mona_lab.lab.study_runs import repo_path, run_command, script_command  # fmt: skip
 
     data = load_study_data(data_cfg)
     counts = torch.bincount(data.train_labels.flatten(), minlength=data.num_classes).double()
@@ -165,7 +165,7 @@ def assemble(args, argv, budget, data_cfg, seeds, labeled, runs, folder, records
             "workers": args.workers,
             "threads_per_worker": args.threads,
             "command": script_command(SCRIPT, argv),
-            "runs_folder": str(folder),
+            "runs_folder": repo_path(folder),
             "complete": not missing,
             "missing_runs": missing,
             "fast": bool(args.fast),

@@ -86,7 +86,7 @@ def summarise(runs: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from mona_lab.lab.curve_study import assemble_curve_runs, curve_run, load_curve_data, phantom_settings, train_pending_curve_runs
     from mona_lab.lab.run_records import environment_meta, write_results
-    from mona_lab.lab.study_runs import pending_and_finished, script_command, select
+    from mona_lab.lab.study_runs import pending_and_finished, repo_path, script_command, select
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "script": SCRIPT,
         "command": script_command(SCRIPT, argv),
-        "runs_folder": str(folder),
+        "runs_folder": repo_path(folder),
         "paper": "ARCO (NeurIPS 2023) Fig. 5",
         "fast": args.fast,
         "dataset": f"phantom ({len(data.patients)} training patients, {data.num_train_slices} slices)",

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from mona_lab.config import TrainConfig
     from mona_lab.lab.curve_study import load_curve_data, assemble_curve_runs, train_pending_curve_runs
     from mona_lab.lab.run_records import environment_meta, write_results
-    from mona_lab.lab.study_runs import pending_and_finished, script_command, select
+    from mona_lab.lab.study_runs import pending_and_finished, repo_path, script_command, select
     from mona_lab.lab.temperature_study import head_tail_classes
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "script": SCRIPT,
         "command": script_command(SCRIPT, argv),
-        "runs_folder": str(folder),
+        "runs_folder": repo_path(folder),
         "paper": "ACTION++ (MICCAI 2023) Eq. 6, Table 6",
         "fast": args.fast,
         "dataset": f"phantom ({len(data.patients)} training patients, {data.num_train_slices} slices)",

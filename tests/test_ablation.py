@@ -134,10 +134,14 @@ def test_load_grid_names_the_missing_file(tmp_path):
 
 
 # ------------------------------------------------------------------ the stored grid
-def test_stored_grid_has_every_combination_with_two_seeds_and_every_class():
+def test_stored_grid_has_every_combination_with_three_seeds_and_every_class():
     grid = load_grid()
     meta = grid["metadata"]
-    assert not meta["fast"] and len(meta["seeds"]) >= 2
+    assert not meta["fast"] and len(meta["seeds"]) >= 3 and meta["complete"]
+    assert meta["runs_folder"] == "benchmarks/runs/ablation_grid_phantom"  # reruns on any checkout
+    for run in grid["runs"]:  # each run's own command trains it alone, from the repository root
+        assert run["command"].startswith("python benchmarks/ablation_grid.py") and f"--only seed{run['seed']}-" in run["command"]
+        assert "--runs benchmarks/runs/ablation_grid_phantom" in run["command"] and run["cpu_seconds"] > 0
     for key in ("created", "mona_lab_version", "budget", "wall_seconds", "class_names"):
         assert key in meta
     foreground = meta["class_names"][1:]

@@ -99,6 +99,16 @@ def test_estimate_uses_finished_runs_of_the_same_kind_then_the_fallback():
     assert format_duration(450) == "7.5 min" and format_duration(7500) == "2 h 05 min"
 
 
+def test_stored_paths_inside_the_repository_are_relative_to_it(tmp_path):
+    from mona_lab.lab.study_runs import REPO_ROOT, repo_path
+
+    assert repo_path(REPO_ROOT / "benchmarks" / "runs" / "arco_curves") == "benchmarks/runs/arco_curves"
+    assert repo_path(tmp_path / "runs") == str(tmp_path / "runs")  # outside: kept as given
+    run = StudyRun("seed0-vanilla", {"a": 1})
+    command = run_command("benchmarks/ablation_grid.py", ["--seeds", "0"], run, REPO_ROOT / "benchmarks" / "runs" / "g")
+    assert "--runs benchmarks/runs/g " in command
+
+
 def test_a_run_command_repeats_one_run_with_the_same_settings(tmp_path):
     run = StudyRun("seed1-tc", {})
     argv = ["--dataset", "acdc", "--workers", "2", "--out", "x.json", "--only", "seed0-t", "seed0-c", "--seeds", "0", "1"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from mona_lab.lab.run_records import run_record
 from mona_lab.lab.study_runs import (StudyRun, estimate_seconds, execute, format_duration, pending_and_finished,
-                                     run_command)
+                                     repo_path, run_command)
 
 _DATA_CACHE: dict[str, Any] = {}
 
@@ -76,6 +76,8 @@ def assemble_curve_runs(
     for run in runs:
         if run.name in records:
             row = {k: v for k, v in records[run.name].items() if k not in ("settings", "kind")}
+            if "out" in row:
+                row["out"] = repo_path(row["out"])
             row["command"] = run_command(script, argv, run, folder)
             rows.append(row)
     return rows, [r.name for r in runs if r.name not in records]

@@ -202,6 +202,18 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]  # this file: <repo>/mona_lab/lab/study_runs.py
+
+
+def repo_path(path: str | Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (``benchmarks/runs/...``),
+    else as given: stored command lines and folders then work on any checkout."""
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def script_command(script: str, argv: Sequence[str]) -> str:
     """``python SCRIPT ARGS`` as a shell line."""
     return shlex.join(["python", script, *argv])
@@ -224,7 +236,7 @@ def run_command(script: str, argv: Sequence[str], run: StudyRun, runs_folder: st
         else:
             kept.append(arg)
             i += 1
-    return script_command(script, [*kept, "--runs", str(runs_folder), "--workers", "1", "--only", run.name])
+    return script_command(script, [*kept, "--runs", repo_path(runs_folder), "--workers", "1", "--only", run.name])
 
 
 def select(runs: Sequence[StudyRun], only: Sequence[str] | None) -> list[StudyRun]:
