@@ -19,7 +19,8 @@ benchmarks/acdc_reduced.py: 128 px, width 0.25, 150 GLCon + 2350 iterations, lr 
 iteration 2000). Every method sees 4 labelled slices per step (the semi-supervised rows add 4
 unlabelled ones). Measured with one thread (full MONA, seed 0, the costliest row): 187 CPU
 seconds a phantom run (mean Dice 0.515), so the phantom grid (30 runs) takes at most 1.6 CPU
-hours, under 50 minutes on 2 cores; an ACDC run 1032 CPU seconds (mean Dice 0.611;
+hours; the stored grid took 3573 CPU seconds in all (supervised 38-42 s a run, the MONA rows
+99-155 s) and 40 minutes on 2 workers. An ACDC run 1032 CPU seconds (mean Dice 0.611;
 benchmarks/results/acdc_reduced.json: 991-1026), a supervised one about 240, so the ACDC grid
 takes at most about 8 CPU hours, about 4 hours on 2 cores.
 
