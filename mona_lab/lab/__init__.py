@@ -10,7 +10,8 @@ helpers in one place. Which notebook uses which module:
 module                                   used by
 =======================================  ===================================================
 `mona_lab.lab.ablation`                  00_tour, 02_tailness, 03_consistency,
-  (paper, runs, tables, grid_study)      04_diversity; ``benchmarks/ablation_grid.py``
+  (paper, runs, tables, grid_study,      04_diversity; ``benchmarks/ablation_grid.py``
+  principle_effects)
 `mona_lab.lab.stored_ablation`           02-04 (the panels' answers from the stored grid)
 `mona_lab.lab.run_progress`              02-04 (a fresh run's estimate and progress bar)
 `mona_lab.lab.study_runs`                the stored studies' resumable runs
