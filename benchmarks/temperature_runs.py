@@ -21,7 +21,8 @@ and tail by their training pixel frequency (above / below the median foreground 
 Budget (``--iterations``, default 1000 anatomical-contrast iterations, lr 0.05 divided by 10
 at 80 %): measured 327 CPU seconds a run with one thread (cosine, seed 0; mean Dice 0.367,
 head 0.601, tail 0.210), so the default study (6 arms x 3 seeds = 18 runs) takes about 1.6 CPU
-hours, under an hour on 2 cores (``--methods`` adds 9 runs, about 25 minutes more on 2 cores).
+hours, under an hour on 2 cores (the stored study: 5821 CPU seconds, 60 minutes on 2 workers
+beside other work); ``--methods`` adds 9 runs, about 25 minutes more on 2 cores.
 
 Resumable: each finished run writes ``record.json`` (atomically) into its own folder under
 ``--runs`` (default ``benchmarks/runs/temperature_runs``; the records are committed, the training folders are not); rerunning the same
