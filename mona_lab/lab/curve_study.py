@@ -17,7 +17,7 @@ from typing import Any
 
 from mona_lab.lab.run_records import run_record
 from mona_lab.lab.study_runs import (StudyRun, estimate_seconds, execute, format_duration, pending_and_finished,
-                                     repo_path, run_command)
+                                     record_row, run_command)
 
 _DATA_CACHE: dict[str, Any] = {}
 
@@ -75,15 +75,10 @@ def assemble_curve_runs(
     rows = []
     for run in runs:
         if run.name in records:
-            row = {k: v for k, v in records[run.name].items() if k not in ("settings", "kind")}
-            if "out" in row:
-                row["out"] = repo_path(row["out"])
+            row = record_row(records[run.name])
             row["command"] = run_command(script, argv, run, folder)
             rows.append(row)
     return rows, [r.name for r in runs if r.name not in records]
-
-
-__all__ = ["assemble_curve_runs", "curve_run", "load_curve_data", "phantom_settings", "train_curve_run"]
 
 
 def train_pending_curve_runs(
@@ -104,3 +99,7 @@ def train_pending_curve_runs(
               f"({record['cpu_seconds']:.0f} CPU s)", flush=True)  # fmt: skip
 
     execute(pending, folder, train_curve_run, workers=workers, threads=threads, on_done=report)
+
+
+__all__ = ["assemble_curve_runs", "curve_run", "load_curve_data", "phantom_settings", "train_curve_run",
+           "train_pending_curve_runs"]

@@ -214,6 +214,15 @@ def repo_path(path: str | Path) -> str:
         return str(path)
 
 
+def record_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A finished run's record as a row of its study's JSON: without the study's bookkeeping
+    (``settings``, ``kind``) and with its training folder ``out`` made `repo_path`-relative."""
+    row = {k: v for k, v in record.items() if k not in ("settings", "kind")}
+    if "out" in row:
+        row["out"] = repo_path(row["out"])
+    return row
+
+
 def script_command(script: str, argv: Sequence[str]) -> str:
     """``python SCRIPT ARGS`` as a shell line."""
     return shlex.join(["python", script, *argv])

@@ -113,14 +113,10 @@ def train_grid_run(settings: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def grid_record_row(record: dict[str, Any]) -> dict[str, Any]:
-    """A stored record as a row of the grid JSON (without the study's bookkeeping keys; its
-    training folder relative to the repository when it lies inside it)."""
-    from mona_lab.lab.study_runs import repo_path
+    """A stored record as a row of the grid JSON (`mona_lab.lab.study_runs.record_row`)."""
+    from mona_lab.lab.study_runs import record_row
 
-    row = {k: v for k, v in record.items() if k not in ("settings", "kind")}
-    if "out" in row:
-        row["out"] = repo_path(row["out"])
-    return row
+    return record_row(record)
 
 
 __all__ = [
