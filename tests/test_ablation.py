@@ -17,16 +17,20 @@ import torch
 
 from mona_lab.lab.ablation import (
     COMBINATIONS,
+    DEFAULT_ACDC_GRID_PATH,
+    DEFAULT_GRID_PATH,
     DIAGNOSTIC_NO_UNSUP,
     PAPER_TABLE_III,
     PAPER_TABLE_VI_MONA,
     SUPERVISED_NAME,
     combination_name,
+    format_grid_rows,
     grid_comparison,
     grid_jobs,
     head_and_tail,
     load_grid,
     rank_agreement,
+    seed_gaps,
     summarise_grid,
 )
 from mona_lab.errors import MonaLabError
@@ -133,15 +137,45 @@ def test_load_grid_names_the_missing_file(tmp_path):
         load_grid(tmp_path / "bad.json")
 
 
+def _two_row_grid():
+    runs = [{"name": name, "seed": seed, "dice": {"RV": d, "LV": d + 0.2}, "mean_dice": d + 0.1,
+             "asd": {"RV": 1.0, "LV": 1.0}, "mean_asd": 1.0}
+            for name, base in (("a", 0.5), ("b", 0.3)) for seed, d in ((0, base), (1, base + 0.1), (2, base - 0.1))
+            if not (name == "b" and seed == 2)]  # fmt: skip
+    return {"runs": runs, "summary": summarise_grid(runs, ["LV"], ["RV"])}
+
+
+def test_seed_gaps_pair_rows_by_seed_and_skip_unpaired_seeds():
+    gaps = seed_gaps(_two_row_grid(), "a", "b")
+    assert list(gaps) == [0, 1] and gaps[0] == pytest.approx(20.0) and gaps[1] == pytest.approx(20.0)
+    assert seed_gaps(_two_row_grid(), "a", "missing row") == {}
+
+
+def test_format_grid_rows_prints_each_class_head_tail_and_spread_and_skips_absent_rows():
+    text = format_grid_rows(_two_row_grid(), ["b", "not in this grid", "a"])
+    header, b_line, a_line = text.splitlines()
+    assert header.split() == ["run", "RV", "LV", "head", "tail", "mean", "+-"]
+    assert b_line.split()[0] == "b" and a_line.split()[0] == "a"
+    # a: RV 0.5 / 0.6 / 0.4 -> 0.50, LV 0.70, mean 0.600 with population sd over seeds 0.082
+    assert a_line.split()[1:] == ["0.50", "0.70", "0.70", "0.50", "0.600", "0.082"]
+    with pytest.raises(MonaLabError, match="none of"):
+        format_grid_rows(_two_row_grid(), ["x"])
+
+
 # ------------------------------------------------------------------ the stored grid
-def test_stored_grid_has_every_combination_with_three_seeds_and_every_class():
-    grid = load_grid()
+@pytest.mark.parametrize("dataset", ["phantom"])
+def test_stored_grid_has_every_combination_with_three_seeds_and_every_class(dataset):
+    grid = load_grid(DEFAULT_GRID_PATH if dataset == "phantom" else DEFAULT_ACDC_GRID_PATH)
     meta = grid["metadata"]
-    assert not meta["fast"] and len(meta["seeds"]) >= 3 and meta["complete"]
-    assert meta["runs_folder"] == "benchmarks/runs/ablation_grid_phantom"  # reruns on any checkout
+    assert not meta["fast"] and len(meta["seeds"]) >= 3 and meta["complete"] and meta["dataset"] == dataset
+    assert meta["runs_folder"] == f"benchmarks/runs/ablation_grid_{dataset}"  # reruns on any checkout
     for run in grid["runs"]:  # each run's own command trains it alone, from the repository root
         assert run["command"].startswith("python benchmarks/ablation_grid.py") and f"--only seed{run['seed']}-" in run["command"]
-        assert "--runs benchmarks/runs/ablation_grid_phantom" in run["command"] and run["cpu_seconds"] > 0
+        assert f"--runs benchmarks/runs/ablation_grid_{dataset}" in run["command"] and run["cpu_seconds"] > 0
+        assert ("--dataset acdc" in run["command"]) == (dataset == "acdc")
+        assert run["out"].startswith(f"benchmarks/runs/ablation_grid_{dataset}/")  # no session's absolute path
+    if dataset == "acdc":  # MONA's setting: 3 labelled patients, the 20 validation volumes
+        assert meta["labeled_patients"] == 3 and meta["num_val_volumes"] == 20
     for key in ("created", "mona_lab_version", "budget", "wall_seconds", "class_names"):
         assert key in meta
     foreground = meta["class_names"][1:]

@@ -13,7 +13,8 @@ Five modules, one idea each:
   `format_principle_effects`, one principle's paired per-seed differences over the four
   pairs of rows that differ only in it (how the notebooks say which principles help);
 - `mona_lab.lab.ablation.tables`: `summarise_grid`, `load_grid`, `grid_comparison`,
-  `format_grid_comparison`, `rank_agreement` and `head_and_tail`, which turn the stored
+  `format_grid_comparison`, `format_grid_rows`, `seed_gaps`, `rank_agreement` and
+  `head_and_tail`, which turn the stored
   runs (``notebooks/results/ablation_grid.json``) into the tables the notebooks print.
 
 Every public name of paper, runs and tables is importable from ``mona_lab.lab.ablation``.
@@ -48,13 +49,16 @@ from mona_lab.lab.ablation.runs import (
     run_ablation_row,
 )
 from mona_lab.lab.ablation.tables import (
+    DEFAULT_ACDC_GRID_PATH,
     DEFAULT_GRID_PATH,
     format_grid_comparison,
+    format_grid_rows,
     grid_comparison,
     head_and_tail,
     head_tail_dice,
     load_grid,
     rank_agreement,
+    seed_gaps,
     summarise_grid,
 )
 
@@ -64,6 +68,7 @@ __all__ = [
     "principle_pairs",
     "ACDC_GRID_BUDGET",
     "COMBINATIONS",
+    "DEFAULT_ACDC_GRID_PATH",
     "DEFAULT_GRID_PATH",
     "DIAGNOSTIC_NO_UNSUP",
     "GRID_BUDGET",
@@ -80,6 +85,7 @@ __all__ = [
     "AblationBudget",
     "combination_name",
     "format_grid_comparison",
+    "format_grid_rows",
     "grid_comparison",
     "grid_jobs",
     "head_and_tail",
@@ -91,5 +97,6 @@ __all__ = [
     "rank_agreement",
     "read_log",
     "run_ablation_row",
+    "seed_gaps",
     "summarise_grid",
 ]

@@ -3,8 +3,9 @@
 `summarise_grid` takes the mean and spread over seeds of the runs of
 ``benchmarks/ablation_grid.py``; `load_grid` reads the stored grid
 (``notebooks/results/ablation_grid.json``); `grid_comparison`, `format_grid_comparison` and
-`rank_agreement` put it next to the paper's MONA rows; `head_and_tail` splits the
-foreground classes by frequency so a table can show head and tail Dice apart.
+`rank_agreement` put it next to the paper's MONA rows; `format_grid_rows` prints chosen rows
+per class and `seed_gaps` pairs two rows by seed; `head_and_tail` splits the foreground classes
+by frequency so a table can show head and tail Dice apart.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from mona_lab.lab.ablation.runs import SUPERVISED_NAME
 
 # the stored grid in the repository's notebooks folder (this file: mona_lab/lab/ablation/tables.py)
 DEFAULT_GRID_PATH = Path(__file__).resolve().parents[3] / "notebooks" / "results" / "ablation_grid.json"
+# the same grid on ACDC (``benchmarks/ablation_grid.py --dataset acdc``)
+DEFAULT_ACDC_GRID_PATH = DEFAULT_GRID_PATH.with_name("ablation_grid_acdc.json")
 
 
 # --------------------------------------------------------------------------- head and tail
@@ -117,6 +120,41 @@ def load_grid(path: str | Path | None = None) -> dict[str, Any]:
     if missing:
         raise MonaLabError(f"ablation grid {path} lacks {missing}; was it written by benchmarks/ablation_grid.py?")
     return grid
+
+
+def format_grid_rows(grid: dict[str, Any], names: list[str]) -> str:
+    """Some rows of a stored grid's summary as a text table: Dice per foreground class, head and
+    tail Dice, mean Dice and its spread (population sd over seeds).
+
+    Rows the grid does not have are left out (a grid run without ``--no-diagnostics`` has the
+    diagnostic rows, others do not); an empty selection raises.
+
+    Raises:
+        MonaLabError: none of ``names`` is in the grid's summary.
+    """
+    summary = {row["name"]: row for row in grid["summary"]}
+    rows = [summary[n] for n in names if n in summary]
+    if not rows:
+        raise MonaLabError(f"none of {names} is a row of this grid (it has {sorted(summary)})")
+    classes = list(rows[0]["dice"])
+    width = max(len(r["name"]) for r in rows) + 2
+    lines = [f"{'run':<{width}}" + "".join(f"{c:>7}" for c in classes) + f"{'head':>7}{'tail':>7}{'mean':>7}{'+-':>6}"]
+    for row in rows:
+        lines.append(f"{row['name']:<{width}}" + "".join(f"{row['dice'][c]:7.2f}" for c in classes)
+                     + f"{row['head_dice']:7.2f}{row['tail_dice']:7.2f}{row['mean_dice']:7.3f}{row['mean_dice_std']:6.3f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def seed_gaps(grid: dict[str, Any], minuend: str, subtrahend: str) -> dict[int, float]:
+    """Mean Dice of row ``minuend`` minus row ``subtrahend``, in points, for each seed both have.
+
+    The paired comparison of two rows: both runs of a seed share the labelled patients, the
+    initial weights and the batch order, so the per-seed gap is free of the seed-to-seed spread
+    that the rows' own standard deviations carry.
+    """
+    by_run = {(r["name"], r["seed"]): r["mean_dice"] for r in grid["runs"]}
+    seeds = sorted(s for (name, s) in by_run if name == minuend and (subtrahend, s) in by_run)
+    return {s: 100 * (by_run[(minuend, s)] - by_run[(subtrahend, s)]) for s in seeds}
 
 
 def grid_comparison(grid: dict[str, Any], paper_ratio: str = "5%") -> list[dict[str, Any]]:
