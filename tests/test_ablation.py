@@ -135,6 +135,9 @@ def test_load_grid_names_the_missing_file(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"runs": []}))
     with pytest.raises(MonaLabError, match="lacks"):
         load_grid(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text(json.dumps([1, 2]))
+    with pytest.raises(MonaLabError, match="list.json is not a JSON object"):
+        load_grid(tmp_path / "list.json")
 
 
 def _two_row_grid():

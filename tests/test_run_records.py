@@ -62,6 +62,9 @@ def test_load_results_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(MonaLabError, match="not valid JSON"):
         load_results(tmp_path / "bad.json")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00{")  # not UTF-8: named, not a UnicodeDecodeError
+    with pytest.raises(MonaLabError, match="binary.json is not valid JSON"):
+        load_results(tmp_path / "binary.json")
     (tmp_path / "other.json").write_text(json.dumps({"runs": []}))
     with pytest.raises(MonaLabError, match="not a mona_lab results file"):
         load_results(tmp_path / "other.json")

@@ -174,6 +174,29 @@ def results_path(name: str) -> Path:
     return candidates[-1]
 
 
+def read_json_file(path: str | Path, what: str, remedy: str) -> Any:
+    """The parsed content of a stored JSON file, or a `MonaLabError` that names the file.
+
+    The one reader behind `load_results`, `mona_lab.lab.ablation.load_grid` and
+    `mona_lab.lab.training_dynamics.load_dynamics_study`; each then checks its own format.
+
+    Args:
+        path: the file.
+        what: what the file is, for the message (``"results file"``, ``"ablation grid"``).
+        remedy: how to make it, said when it is missing (``"run python benchmarks/..."``).
+
+    Raises:
+        MonaLabError: the file is missing, or is not UTF-8 JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MonaLabError(f"{what} {path} does not exist; {remedy}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MonaLabError(f"{what} {path} is not valid JSON: {err}") from err
+
+
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read a results file written by `write_results`.
 
@@ -181,13 +204,7 @@ def load_results(path: str | Path) -> dict[str, Any]:
         MonaLabError: missing file, invalid JSON, or not a mona_lab results file (the
             message names the file and says how to regenerate it).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MonaLabError(f"results file {path} does not exist; run the benchmark script that writes it")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise MonaLabError(f"results file {path} is not valid JSON: {err}") from err
+    data = read_json_file(path, "results file", "run the benchmark script that writes it")
     if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT or not isinstance(data.get("runs"), list):
         raise MonaLabError(f"results file {path} is not a mona_lab results file (format {RESULTS_FORMAT})")
     return data

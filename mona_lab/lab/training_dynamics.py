@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from pathlib import Path
@@ -45,15 +44,10 @@ def load_dynamics_study(path: str | Path | None = None) -> dict[str, Any]:
         MonaLabError: a missing file, invalid JSON, another format, or a run lacking one of
             the keys above (named).
     """
-    from mona_lab.lab.run_records import results_path
+    from mona_lab.lab.run_records import read_json_file, results_path
 
     path = Path(path) if path is not None else results_path(STUDY_FILE)
-    if not path.is_file():
-        raise MonaLabError(f"{path} does not exist; run python benchmarks/dynamics_runs.py")
-    try:
-        study = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise MonaLabError(f"{path} is not valid JSON: {err}") from err
+    study = read_json_file(path, "training-dynamics study", "run python benchmarks/dynamics_runs.py")
     if not isinstance(study, dict) or study.get("format") != STUDY_FORMAT or not isinstance(study.get("runs"), dict):
         raise MonaLabError(f"{path} is not a training-dynamics study (format {STUDY_FORMAT})")
     for name, run in study["runs"].items():
@@ -134,10 +128,10 @@ def acdc_recipe_runs(path: str | Path, seed: str = "0") -> dict[str, dict[str, A
     Raises:
         MonaLabError: a missing file, or a file without those runs' dynamics (named).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MonaLabError(f"{path} does not exist (the stored ACDC benchmark, benchmarks/acdc_reduced.py)")
-    runs = json.loads(path.read_text()).get("runs", {})
+    from mona_lab.lab.run_records import read_json_file
+
+    stored = read_json_file(path, "stored ACDC benchmark", "run python benchmarks/acdc_reduced.py")
+    runs = stored.get("runs", {}) if isinstance(stored, dict) else {}
     out = {}
     for name, key in (("mona@working", "mona"), ("mona@paper", "mona@paper")):
         run = runs.get(key, {}).get(seed)

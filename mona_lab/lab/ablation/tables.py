@@ -9,7 +9,6 @@ by frequency so a table can show head and tail Dice apart.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 from mona_lab.errors import MonaLabError
 from mona_lab.lab.ablation.paper import COMBINATIONS, PAPER_TABLE_VI_MONA, combination_name
 from mona_lab.lab.ablation.runs import SUPERVISED_NAME
+from mona_lab.lab.run_records import read_json_file
 
 # the stored grid in the repository's notebooks folder (this file: mona_lab/lab/ablation/tables.py)
 DEFAULT_GRID_PATH = Path(__file__).resolve().parents[3] / "notebooks" / "results" / "ablation_grid.json"
@@ -110,12 +110,9 @@ def load_grid(path: str | Path | None = None) -> dict[str, Any]:
         MonaLabError: the file is missing or not a grid written by benchmarks/ablation_grid.py.
     """
     path = Path(path) if path is not None else DEFAULT_GRID_PATH
-    try:
-        grid = json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise MonaLabError(f"no ablation grid at {path}; make it with: python benchmarks/ablation_grid.py --out {path}") from err
-    except json.JSONDecodeError as err:
-        raise MonaLabError(f"ablation grid {path} is not valid JSON: {err}") from err
+    grid = read_json_file(path, "ablation grid", f"make it with: python benchmarks/ablation_grid.py --out {path}")
+    if not isinstance(grid, dict):
+        raise MonaLabError(f"ablation grid {path} is not a JSON object; was it written by benchmarks/ablation_grid.py?")
     missing = [k for k in ("metadata", "runs", "summary") if k not in grid]
     if missing:
         raise MonaLabError(f"ablation grid {path} lacks {missing}; was it written by benchmarks/ablation_grid.py?")
