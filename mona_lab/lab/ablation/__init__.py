@@ -45,7 +45,7 @@ from mona_lab.lab.ablation.runs import (
     json_ready,
     logged_components,
     notebook_budget,
-    read_log,
+    read_log_rows,
     run_ablation_row,
 )
 from mona_lab.lab.ablation.tables import (
@@ -95,7 +95,7 @@ __all__ = [
     "logged_components",
     "notebook_budget",
     "rank_agreement",
-    "read_log",
+    "read_log_rows",
     "run_ablation_row",
     "seed_gaps",
     "summarise_grid",

@@ -114,8 +114,12 @@ def notebook_budget(fast: bool | None = None, *, size=None) -> AblationBudget:
 
 
 # --------------------------------------------------------------------------- one run
-def read_log(path: Path) -> list[dict[str, str]]:
-    """Rows of a run's ``log.csv`` (every value a string; empty where a component is absent)."""
+def read_log_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a run's ``log.csv`` (every value a string; empty where a component is absent).
+
+    The raw rows `logged_components` and the row's final losses need; for the columns as
+    arrays (to plot curves) see `mona_lab.lab.results.read_log`.
+    """
     with Path(path).open(newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -236,7 +240,7 @@ def run_ablation_row(
     start, cpu_start = time.perf_counter(), time.process_time()
     result = train(config, data=data)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    rows = read_log(Path(config.out) / "log.csv")
+    rows = read_log_rows(Path(config.out) / "log.csv")
     stage = "supervised" if supervised else "finetune"
     components = logged_components(rows, stage)
     stage_rows = [r for r in rows if r["stage"] == stage]
