@@ -22,7 +22,8 @@ seconds a phantom run (mean Dice 0.515), so the phantom grid (30 runs) takes at 
 hours; the stored grid took 3573 CPU seconds in all (supervised 38-42 s a run, the MONA rows
 99-155 s) and 40 minutes on 2 workers. An ACDC run 1032 CPU seconds (mean Dice 0.611;
 benchmarks/results/acdc_reduced.json: 991-1026), a supervised one about 240, so the ACDC grid
-takes at most about 8 CPU hours, about 4 hours on 2 cores.
+takes at most about 8 CPU hours. The stored ACDC grid (``--no-diagnostics``, 27 runs) took
+21190 CPU seconds (supervised 248-250 s a run, the MONA rows 632-1106 s), about 3 hours on 2 workers.
 
 Resumable: each finished run writes ``record.json`` (atomically) into its own folder under
 ``--runs`` (default ``benchmarks/runs/ablation_grid_<dataset>``; the records are committed, the training folders are not); rerunning the

@@ -166,7 +166,7 @@ def test_format_grid_rows_prints_each_class_head_tail_and_spread_and_skips_absen
 
 
 # ------------------------------------------------------------------ the stored grid
-@pytest.mark.parametrize("dataset", ["phantom"])
+@pytest.mark.parametrize("dataset", ["phantom", "acdc"])
 def test_stored_grid_has_every_combination_with_three_seeds_and_every_class(dataset):
     grid = load_grid(DEFAULT_GRID_PATH if dataset == "phantom" else DEFAULT_ACDC_GRID_PATH)
     meta = grid["metadata"]
