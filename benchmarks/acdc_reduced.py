@@ -49,39 +49,58 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mona_lab.atomic_files import atomic_write_text
+from mona_lab.metrics import paired_interval
+from mona_lab.training.dynamics import median_term_shares
 
 BAR_METHODS = ("supervised", "mona", "arco-sg", "action++")  # the issue's required comparison
-DEFAULT_METHODS = ["supervised", "mean-teacher", "mona", "arco-sg", "action++", "arco-sag", "mona@paper"]
+DEFAULT_METHODS = [
+    "supervised", "mean-teacher", "core", "mona", "arco-ns", "arco-sg", "arco-sag", "action++", "mona@muted",
+]  # fmt: skip
+
+
+# spec -> (the `mona-lab train` method, extra flags): `core` is MONA with its three principles
+# off (MONA Table III's vanilla: the teacher-student core of GLCon, L_contrast on uniform
+# queries and L_unsup, without hard queries, L_eqv or L_nn)
+SPEC_METHODS = {"core": ("mona", ["--without", "tailness", "consistency", "diversity"])}
 
 
 def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
-    """The ``mona-lab train`` command of one run."""
-    method, _, recipe = spec.partition("@")
+    """The ``mona-lab train`` command of one run. ``spec`` is a method name (or ``core``),
+    optionally ``@RECIPE`` (``mona@muted``, ``mona@paper``: ``--recipe RECIPE``)."""
+    name, _, recipe = spec.partition("@")
+    method, extra = SPEC_METHODS.get(name, (name, []))
     pretrain = 0 if method in ("supervised", "mean-teacher") else args.pretrain_iterations
+    lr = getattr(args, "supervised_lr", None) if method == "supervised" else None
     cmd = [
         "mona-lab", "train", "--method", method, "--dataset", "acdc", "--labeled", str(args.labeled),
         "--iterations", str(args.iterations - pretrain), "--image-size", str(args.image_size),
         # the same labelled slices per step; the semi-supervised recipes add as many unlabelled
         "--batch-size", str(args.labeled_batch if method == "supervised" else 2 * args.labeled_batch),
-        "--width", str(args.width), "--embed-dim", str(args.embed_dim), "--lr", str(args.lr),
+        "--width", str(args.width), "--embed-dim", str(args.embed_dim), "--lr", str(lr or args.lr),
         "--lr-schedule", args.lr_schedule, "--seed", str(seed),
         "--validate-every", str(args.validate_every), "--checkpoint-every", str(args.validate_every),
         "--device", args.device, "--out", str(out), "--no-progress",
     ]  # fmt: skip
     if method not in ("supervised", "mean-teacher"):
         cmd[cmd.index("--image-size"):cmd.index("--image-size")] = ["--pretrain-iterations", str(pretrain)]
-    if recipe == "paper":
-        cmd += ["--recipe", "paper"]
+    if recipe:
+        cmd += ["--recipe", recipe]
     if args.lr_decay_at:  # the same global iteration for every method
         cmd += ["--lr-step-every", str(args.lr_decay_at - pretrain)]
+    cmd += extra
     if method != "supervised":
         cmd += shlex.split(args.ssl_args)
     return cmd
 
 
-def run_one(cmd: list[str], out: Path, root: str) -> dict:
-    """Run one command (one thread) unless its ``metrics.json`` exists; its result record."""
+def run_one(cmd: list[str], out: Path, root: str, threads: int = 1) -> dict:
+    """Run one command (``threads`` threads, one by default) unless its ``record.json`` (the
+    committed record) or ``metrics.json`` exists; its result record (with each term's median
+    gradient share at the bottleneck), also written to ``record.json``."""
     command = cmd  # what the record stores: the run's command, without a --resume added here
+    stored = out / "record.json"  # committed (the training folder is not): a fresh clone resumes
+    if stored.exists():
+        return json.loads(stored.read_text())
     if not (out / "metrics.json").exists():
         if out.exists():  # an interrupted run: continue it exactly
             if (out / "last.pt").exists():
@@ -92,7 +111,7 @@ def run_one(cmd: list[str], out: Path, root: str) -> dict:
                 shutil.rmtree(out)
         if "--resume" in cmd:
             (out / "resumed.txt").write_text("interrupted and resumed exactly from last.pt\n")
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MONA_LAB_ACDC=root)
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MONA_LAB_ACDC=root)
         argv = [sys.executable, "-m", "mona_lab.cli", *cmd[1:]]
         started = time.time()
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -111,17 +130,21 @@ def run_one(cmd: list[str], out: Path, root: str) -> dict:
         for row in csv.DictReader(handle):
             if row["val_mean_dice"]:
                 curve.append([int(row["step"]) + 1, float(row["val_mean_dice"])])
-    return {
-        "command": "OMP_NUM_THREADS=1 MONA_LAB_ACDC=$ACDC " + shlex.join(command),
+    record = {
+        "command": f"OMP_NUM_THREADS={threads} MONA_LAB_ACDC=$ACDC " + shlex.join(command),
         "resumed": (out / "resumed.txt").exists(),
         "mean_dice": metrics["mean_dice"],
         "mean_asd": metrics["mean_asd"],
         "per_class": metrics["per_class"],
         "curve": curve,
         "dynamics": dynamics,  # dynamics.csv as columns (weight norms, per-term gradient norms)
+        # each term's median gradient over L_sup's at the bottleneck conv over the last stage
+        "shares": median_term_shares(dynamics) if dynamics else None,
         "cpu_seconds": metrics.get("cpu_seconds"),
         "wall_seconds": float((out / "wall_seconds.txt").read_text()) if (out / "wall_seconds.txt").exists() else None,
     }
+    atomic_write_text(stored, json.dumps(record, sort_keys=True) + "\n")
+    return record
 
 
 def summarise(results: dict[str, dict[int, dict]]) -> dict:
@@ -139,39 +162,69 @@ def summarise(results: dict[str, dict[int, dict]]) -> dict:
             values = [r["mean_asd"] if c == "mean" else r["per_class"][c]["asd"] for r in runs]
             asd[c] = [statistics.mean(values), statistics.pstdev(values)]
         cpu = [r["cpu_seconds"] for r in runs if r["cpu_seconds"] is not None]
+        shares: dict[str, list[float]] = {}
+        for r in runs:
+            for term, share in (r.get("shares") or {}).items():
+                shares.setdefault(term, []).append(share)
         summary[spec] = {
             "dice": dice, "asd": asd, "mean_asd": asd["mean"][0], "seeds": sorted(by_seed),
             "cpu_seconds": statistics.mean(cpu) if cpu else None,
+            # each term's gradient share at the bottleneck: [median, smallest] over seeds of
+            # the runs' fine-tuning medians (issue 22: a term acts when it is >= 0.01)
+            "shares": {term: [statistics.median(v), min(v)] for term, v in sorted(shares.items())},
         }  # fmt: skip
     return summary
 
 
-def gains_over_supervised(results: dict[str, dict[int, dict]]) -> dict:
-    """Each method's gain over supervised in mean-Dice points, for the issue's bar (+5 points
-    on the mean over seeds, by more than the seed spread).
+def paired_gains(results: dict[str, dict[int, dict]], baseline: str = "supervised") -> dict:
+    """Each method's gain over ``baseline`` in mean-Dice points, paired by seed.
 
-    Per seed the gain is paired: the method against the supervised run on the same labelled
-    patients (the seed picks them). Two readings of "the seed spread" are stored side by side:
-    ``paired_sd``, the population sd of the per-seed gains (how much the *gain* moves from one
-    labelled split to the next), and ``larger_sd``, the larger of the method's and supervised's
-    sd of mean Dice (how much either result moves). Methods without a supervised run on one
-    of their seeds are left out."""
-    supervised = results.get("supervised", {})
+    Per seed the gain is the method against the ``baseline`` run on the same labelled
+    patients (the seed picks them). Stored: ``per_seed``, ``mean``, ``ci95`` (the 95 % t
+    interval of the mean paired gain, `mona_lab.metrics.paired_interval`; NaN with one
+    seed), ``paired_sd`` (population sd of the per-seed gains, as before) and ``larger_sd``
+    (the larger population sd of the two methods' results). Methods lacking a ``baseline``
+    run on one of their seeds are left out."""
+    reference = results.get(baseline, {})
     gains = {}
     for spec, by_seed in results.items():
-        if spec == "supervised" or not by_seed or any(seed not in supervised for seed in by_seed):
+        if spec == baseline or not by_seed or any(seed not in reference for seed in by_seed):
             continue
-        paired = {str(s): 100 * (by_seed[s]["mean_dice"] - supervised[s]["mean_dice"]) for s in sorted(by_seed)}
+        paired = {str(s): 100 * (by_seed[s]["mean_dice"] - reference[s]["mean_dice"]) for s in sorted(by_seed)}
         values = list(paired.values())
-        mean = statistics.mean(values)
+        interval = paired_interval(values)
         method_sd = statistics.pstdev([by_seed[s]["mean_dice"] for s in by_seed])
-        supervised_sd = statistics.pstdev([supervised[s]["mean_dice"] for s in by_seed])
-        paired_sd, larger_sd = statistics.pstdev(values), 100 * max(method_sd, supervised_sd)
+        reference_sd = statistics.pstdev([reference[s]["mean_dice"] for s in by_seed])
+        paired_sd, larger_sd = statistics.pstdev(values), 100 * max(method_sd, reference_sd)
         gains[spec] = {
-            "mean": mean, "per_seed": paired, "paired_sd": paired_sd, "larger_sd": larger_sd,
-            "at_least_5": mean >= 5.0, "above_paired_sd": mean > paired_sd, "above_larger_sd": mean > larger_sd,
+            "mean": interval["mean"], "per_seed": paired, "ci95": interval["ci95"],
+            "paired_sd": paired_sd, "larger_sd": larger_sd, "at_least_5": interval["mean"] >= 5.0,
+            "ci95_above_0": interval["ci95"][0] > 0, "above_paired_sd": interval["mean"] > paired_sd,
+            "above_larger_sd": interval["mean"] > larger_sd,
         }  # fmt: skip
     return gains
+
+
+def gains_over_supervised(results: dict[str, dict[int, dict]]) -> dict:
+    """`paired_gains` over supervised: the issue's bar (a mean paired gain of 5 points or more
+    with the 95 % interval above 0)."""
+    return paired_gains(results, "supervised")
+
+
+def noise_floor(results: dict[str, dict[int, dict]], reruns: dict[str, dict]) -> dict:
+    """The rerun noise: each rerun (the same command at another thread count) against the
+    stored run of that spec and seed, in mean-Dice points."""
+    floor = {}
+    for spec, rerun in reruns.items():
+        seed = rerun["seed"]
+        if seed in results.get(spec, {}):
+            first = results[spec][seed]
+            floor[spec] = {
+                "seed": seed, "threads": rerun["threads"], "mean_dice": [first["mean_dice"], rerun["mean_dice"]],
+                "difference": 100 * (rerun["mean_dice"] - first["mean_dice"]), "command": rerun["command"],
+                "cpu_seconds": rerun["cpu_seconds"],
+            }  # fmt: skip
+    return floor
 
 
 def print_table(summary: dict) -> None:
@@ -185,17 +238,16 @@ def print_table(summary: dict) -> None:
         print(f"{spec:<14}{cells}{row['mean_asd']:>10.2f}{len(row['seeds']):>8}{cpu:>8}")
 
 
-def main() -> None:
-    from mona_lab.data import resolve_acdc_root
-
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options (also read by ``benchmarks/acdc_tuning.py`` for the shared setting)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=None)
     parser.add_argument("--methods", nargs="*", default=DEFAULT_METHODS)
-    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument(
         "--method-seeds", nargs="*", default=[], metavar="METHOD=S,S",
         help="seeds of one method instead of --seeds, e.g. mona@paper=0 (a shorter benchmark)",
-    )
+    )  # fmt: skip
     parser.add_argument("--labeled", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2500, help="iterations of every run, pre-training included")
     parser.add_argument("--pretrain-iterations", type=int, default=150)
@@ -204,6 +256,10 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument(
+        "--supervised-lr", type=float, default=None,
+        help="supervised's learning rate when it differs from --lr (tuned on the tuning seeds: benchmarks/acdc_tuning.py)",
+    )  # fmt: skip
     parser.add_argument("--lr-schedule", default="step", help="every run's learning-rate schedule (step or poly)")
     parser.add_argument(
         "--lr-decay-at", type=int, default=2000,
@@ -212,13 +268,22 @@ def main() -> None:
     parser.add_argument(
         "--ssl-args", default="", help="extra `mona-lab train` flags for the semi-supervised runs (experiments)"
     )
+    parser.add_argument(
+        "--noise-floor", nargs="*", default=["supervised", "mona"], metavar="SPEC",
+        help="specs whose first seed is rerun with 2 threads (the same command): the rerun noise",
+    )  # fmt: skip
     parser.add_argument("--validate-every", type=int, default=250)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--runs", default="benchmarks/runs/acdc_reduced", help="one folder per run (resumable)")
-    parser.add_argument("--json", default="benchmarks/results/acdc_reduced.json")
-    args = parser.parse_args()
+    parser.add_argument("--runs", default="benchmarks/runs/acdc_active", help="one folder per run (resumable)")
+    parser.add_argument("--json", default="benchmarks/results/acdc_active.json")
+    return parser
 
+
+def main() -> None:
+    from mona_lab.data import resolve_acdc_root
+
+    args = build_parser().parse_args()
     if len(set(args.methods)) != len(args.methods):
         raise SystemExit(f"--methods lists a method twice: {args.methods}")
     method_seeds = {}
@@ -227,46 +292,66 @@ def main() -> None:
         if spec not in args.methods or not seeds:
             raise SystemExit(f"--method-seeds {item!r}: write METHOD=S,S with METHOD one of --methods")
         method_seeds[spec] = [int(seed) for seed in seeds.split(",")]
+    unknown = [spec for spec in args.noise_floor if spec not in args.methods]
+    if unknown:
+        raise SystemExit(f"--noise-floor {unknown}: each must be one of --methods")
     root = str(resolve_acdc_root(args.root))
     runs = Path(args.runs)
-    jobs = []
+    jobs = []  # (spec, seed, folder, command, threads)
     for spec in args.methods:
         seeds = method_seeds.get(spec, args.seeds)
         for seed in seeds:
             out = runs / f"{spec.replace('@', '_')}_seed{seed}"
-            jobs.append((spec, seed, out, command_line(spec, seed, args, out)))
-    # the quality bar's methods first, seed by seed, then the other methods run on every seed,
-    # then those run on fewer seeds (--method-seeds): a stopped benchmark still compares the first
+            jobs.append((spec, seed, out, command_line(spec, seed, args, out), 1))
+    # the quality bar's methods first, seed by seed, then the noise floor's reruns, then the
+    # other methods run on every seed, then those on fewer seeds (--method-seeds): a stopped
+    # benchmark still compares the first
     full = {spec for spec in args.methods if sum(1 for job in jobs if job[0] == spec) == len(args.seeds)}
     jobs.sort(key=lambda job: (job[0] not in BAR_METHODS, job[0] not in full, job[1], args.methods.index(job[0])))
+    reruns = []
+    for spec in args.noise_floor:
+        seed = method_seeds.get(spec, args.seeds)[0]
+        out = runs / f"{spec.replace('@', '_')}_seed{seed}_threads2"
+        reruns.append((spec, seed, out, command_line(spec, seed, args, out), 2))
+    cut = sum(1 for job in jobs if job[0] in BAR_METHODS)
+    jobs[cut:cut] = [(f"{spec} rerun", seed, out, cmd, threads) for spec, seed, out, cmd, threads in reruns]
     results: dict[str, dict[int, dict]] = {spec: {} for spec in args.methods}
+    rerun_records: dict[str, dict] = {}
     started = time.time()
 
     def store() -> None:
         summary = summarise(results)
         payload = {
             "args": vars(args), "wall_seconds": time.time() - started, "summary": summary,
-            "gains": gains_over_supervised(results),
+            "gains": gains_over_supervised(results), "gains_over_core": paired_gains(results, "core"),
+            "noise_floor": noise_floor(results, rerun_records),
             "runs": {spec: {str(s): r for s, r in by_seed.items()} for spec, by_seed in results.items()},
         }  # fmt: skip
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.json), json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = [(job, pool.submit(run_one, job[3], job[2], root)) for job in jobs]
-        for (spec, seed, _, _), future in futures:
+        futures = [(job, pool.submit(run_one, job[3], job[2], root, job[4])) for job in jobs]
+        for (spec, seed, _, _, threads), future in futures:
             record = future.result()
-            results[spec][seed] = record
-            print(f"seed {seed} {spec:<13} mean Dice {record['mean_dice']:.4f}  ({record['cpu_seconds'] or 0:.0f} CPU s)", flush=True)
+            if spec.endswith(" rerun"):
+                rerun_records[spec[: -len(" rerun")]] = {**record, "seed": seed, "threads": threads}
+            else:
+                results[spec][seed] = record
+            print(f"seed {seed} {spec:<18} mean Dice {record['mean_dice']:.4f}  ({record['cpu_seconds'] or 0:.0f} CPU s)", flush=True)
             store()
     print(f"\nACDC, {args.labeled} labelled patients, {args.image_size}px, seeds {args.seeds}, {args.iterations} iterations "
           f"(pre-training {args.pretrain_iterations} of them where a method has it), last model, "
           f"{time.time() - started:.0f} s wall with {args.workers} worker(s)")  # fmt: skip
     print_table(summarise(results))
-    print("\ngain over supervised, mean Dice points (paired by seed): mean, per seed, sd of the gains, larger sd of the two")
-    for spec, gain in gains_over_supervised(results).items():
-        seeds = " ".join(f"{g:+5.1f}" for g in gain["per_seed"].values())
-        print(f"{spec:<14}{gain['mean']:+6.1f}   {seeds}   {gain['paired_sd']:4.1f}   {gain['larger_sd']:4.1f}")
+    for baseline, gains in (("supervised", gains_over_supervised(results)), ("core", paired_gains(results, "core"))):
+        print(f"\ngain over {baseline}, mean Dice points (paired by seed): mean [95 % interval], per seed")
+        for spec, gain in gains.items():
+            seeds = " ".join(f"{g:+5.1f}" for g in gain["per_seed"].values())
+            low, high = gain["ci95"]
+            print(f"{spec:<14}{gain['mean']:+6.1f} [{low:+5.1f}, {high:+5.1f}]   {seeds}")
+    for spec, floor in noise_floor(results, rerun_records).items():
+        print(f"noise floor: {spec} seed {floor['seed']} rerun with {floor['threads']} threads moved mean Dice by {floor['difference']:+.1f} points")
     print(f"wrote {args.json}")
 
 

@@ -123,7 +123,8 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--recipe", choices=RECIPES, default="working",
-        help="working (default: mona_lab's measured departures) or paper (every departure set to the printed value)",
+        help="working (default: mona_lab's measured departures), paper (every departure set to the printed value) "
+        "or muted (working, with the auxiliary heads' gradient into the UNet at 1%%: the contrastive terms muted, a lesson)",
     )  # fmt: skip
     p.add_argument(
         "--head-grad-scale", type=float, default=None,

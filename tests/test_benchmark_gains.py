@@ -1,5 +1,6 @@
 """The bar verdict of benchmarks/acdc_reduced.py: paired gains over supervised per seed."""
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,39 @@ def test_gains_are_paired_by_seed_and_both_spreads_are_stored(bench):
 def test_a_method_without_its_supervised_seed_is_left_out(bench):
     gains = bench.gains_over_supervised({"supervised": runs(0.5), "mona": runs(0.6, 0.7)})
     assert "mona" not in gains
+
+
+def test_gains_carry_a_t_interval_and_a_block_over_core(bench):
+    results = {"supervised": runs(0.50, 0.60, 0.30), "core": runs(0.55, 0.62, 0.38), "mona": runs(0.58, 0.66, 0.40)}
+    gains = bench.gains_over_supervised(results)
+    low, high = gains["mona"]["ci95"]
+    # mean 8, sample sd 2 over 3 seeds: half-width t(0.975, 2) * 2 / sqrt(3) = 4.968
+    assert (low, high) == (pytest.approx(3.032, abs=1e-3), pytest.approx(12.968, abs=1e-3))
+    assert gains["mona"]["ci95_above_0"]
+    over_core = bench.paired_gains(results, "core")
+    assert set(over_core) == {"supervised", "mona"}
+    assert over_core["mona"]["per_seed"] == pytest.approx({"0": 3.0, "1": 4.0, "2": 2.0})
+    assert over_core["mona"]["ci95"][0] < 3.0 < over_core["mona"]["ci95"][1]
+
+
+def test_core_and_recipes_are_spelled_in_the_command(bench, tmp_path):
+    args = bench.build_parser().parse_args(["--supervised-lr", "0.02"])
+    core = bench.command_line("core", 3, args, tmp_path)
+    assert core[core.index("--method") + 1] == "mona"
+    assert core[core.index("--without"):][:4] == ["--without", "tailness", "consistency", "diversity"]
+    muted = bench.command_line("mona@muted", 3, args, tmp_path)
+    assert muted[muted.index("--recipe") + 1] == "muted"
+    supervised = bench.command_line("supervised", 3, args, tmp_path)
+    assert supervised[supervised.index("--lr") + 1] == "0.02" and core[core.index("--lr") + 1] == "0.05"
+    assert args.seeds == [0, 1, 2, 3, 4]
+
+
+def test_paired_interval_refuses_bad_input():
+    from mona_lab.metrics import paired_interval
+
+    one = paired_interval([4.0])
+    assert one["mean"] == 4.0 and math.isnan(one["ci95"][0])
+    with pytest.raises(ValueError, match="at least one"):
+        paired_interval([])
+    with pytest.raises(ValueError, match="finite"):
+        paired_interval([1.0, math.nan])

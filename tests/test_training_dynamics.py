@@ -9,7 +9,13 @@ import torch
 
 from mona_lab.cli import main
 from mona_lab.config import PAPER_RECIPE, TrainConfig
-from mona_lab.training.dynamics import TRACKED_LAYERS, read_dynamics, term_gradient_norms, tracked_parameters
+from mona_lab.training.dynamics import (
+    TRACKED_LAYERS,
+    median_term_shares,
+    read_dynamics,
+    term_gradient_norms,
+    tracked_parameters,
+)
 from mona_lab.errors import MonaLabError
 from mona_lab.methods import build_method
 from mona_lab.models import build_model
@@ -201,3 +207,35 @@ def test_representation_head_width_follows_the_recipe():
     assert method.student.heads["representation"].layers[3].out_channels == 128
     with pytest.raises(MonaLabError, match="representation_hidden_ratio"):
         TrainConfig(method="mona", out="x", representation_hidden_ratio=0)
+
+
+def test_median_term_shares_take_the_last_stage_and_skip_missing_rows():
+    nan = math.nan
+    columns = {
+        "step": [0.0, 10.0, 20.0, 30.0, 40.0],
+        "stage": ["glcon", "finetune", "finetune", "finetune", "finetune"],
+        "grad@bottleneck_conv:sup": [1.0, 2.0, 2.0, 0.0, 4.0],
+        "grad@bottleneck_conv:nn": [nan, 20.0, 0.02, 5.0, 0.04],  # huge early, small later
+        "grad@bottleneck_conv:inst_local": [3.0, nan, nan, nan, nan],  # pre-training only
+        "grad@first_conv:sup": [1.0, 1.0, 1.0, 1.0, 1.0],
+    }
+    shares = median_term_shares(columns)
+    # rows 10, 20, 40 (row 30 has no L_sup gradient): 10, 0.01, 0.01 -> median 0.01
+    assert shares == {"nn": pytest.approx(0.01)}
+    assert median_term_shares(columns, stage="glcon") == {"inst_local": pytest.approx(3.0)}
+    with pytest.raises(KeyError, match="classifier"):
+        median_term_shares(columns, layer="classifier")
+
+
+def test_the_muted_recipe_is_one_switch_away_and_named(tmp_path):
+    from mona_lab.config import MUTED_RECIPE, recipe_options
+
+    assert recipe_options("muted") == MUTED_RECIPE == {"head_grad_scale": 0.01}
+    assert TrainConfig(method="mona", out="x", **MUTED_RECIPE).recipe == "muted"
+    assert TrainConfig(method="mona", out="x").head_grad_scale > MUTED_RECIPE["head_grad_scale"]
+    out = tmp_path / "muted"
+    assert main(["train", "--method", "mona", "--iterations", "1", "--pretrain-iterations", "0", "--out", str(out), *SMALL,
+                 "--recipe", "muted"]) == 0  # fmt: skip
+    assert TrainConfig.load(out / "config.json").recipe == "muted"
+    with pytest.raises(MonaLabError, match="unknown recipe 'quiet'"):
+        recipe_options("quiet")

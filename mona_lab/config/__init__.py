@@ -11,11 +11,11 @@ Where each part lives:
 - `train_config`: `TrainConfig` (its fields with the papers' values and mona_lab's
   departures, their checks, save/load), `config_differences`, and the choices
   `METHOD_CHOICES`, `DATASET_CHOICES`, `PRETRAINING_METHODS`, `RESUMABLE_FIELDS`;
-- `recipes`: `PAPER_RECIPE` (the printed values), `RECIPES`, `recipe_options`.
+- `recipes`: `PAPER_RECIPE` (the printed values), `MUTED_RECIPE` (the contrastive terms muted, a lesson), `RECIPES`, `recipe_options`.
 """
 from __future__ import annotations
 
-from mona_lab.config.recipes import PAPER_RECIPE, RECIPES, recipe_options
+from mona_lab.config.recipes import MUTED_RECIPE, PAPER_RECIPE, RECIPES, recipe_options
 from mona_lab.config.train_config import (
     DATASET_CHOICES,
     METHOD_CHOICES,
@@ -28,6 +28,7 @@ from mona_lab.config.train_config import (
 __all__ = [
     "DATASET_CHOICES",
     "METHOD_CHOICES",
+    "MUTED_RECIPE",
     "PAPER_RECIPE",
     "PRETRAINING_METHODS",
     "RECIPES",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mona_lab.config.recipes import PAPER_RECIPE
+from mona_lab.config.recipes import MUTED_RECIPE, PAPER_RECIPE
 from mona_lab.errors import MonaLabError
 
 METHOD_CHOICES = (
@@ -244,13 +244,15 @@ class TrainConfig:
 
     @property
     def recipe(self) -> str:
-        """``"paper"`` when every `PAPER_RECIPE` field holds the printed value, ``"working"``
-        when every one holds mona_lab's default, else ``"custom"``."""
+        """The named recipe (`RECIPES`) whose fields this config holds: ``"working"`` when every
+        `PAPER_RECIPE` field holds mona_lab's default, ``"paper"`` when every one holds the printed
+        value, ``"muted"`` when they hold the defaults but for `MUTED_RECIPE`, else ``"custom"``."""
         values = {name: getattr(self, name) for name in PAPER_RECIPE}
-        if values == PAPER_RECIPE:
-            return "paper"
         defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in PAPER_RECIPE}
-        return "working" if values == defaults else "custom"
+        for name, fields in (("working", {}), ("paper", PAPER_RECIPE), ("muted", MUTED_RECIPE)):
+            if values == {**defaults, **fields}:
+                return name
+        return "custom"
 
     @property
     def resolved_pretrain_iterations(self) -> int:

@@ -100,7 +100,8 @@ The package, one idea per module (every name is re-exported here):
 - `mona_lab.metrics.evaluation`: `evaluate_volume` (the protocol switch), `per_volume_rows`,
   `per_volume_csv`, `summarise`;
 - `mona_lab.metrics.prediction`: `predict_volume`, slice-by-slice inference;
-- `mona_lab.metrics.checks`: argument checks, `PROTOCOL_CHOICES`, `check_protocol`.
+- `mona_lab.metrics.checks`: argument checks, `PROTOCOL_CHOICES`, `check_protocol`;
+- `mona_lab.metrics.paired`: `paired_interval`, a paired difference over seeds with its t interval.
 """
 from mona_lab.metrics.checks import (
     EMPTY_ASD_CHOICES,
@@ -116,6 +117,7 @@ from mona_lab.metrics.evaluation import (
     per_volume_rows,
     summarise,
 )
+from mona_lab.metrics.paired import paired_interval
 from mona_lab.metrics.paper_protocol import paper_scores_per_class
 from mona_lab.metrics.prediction import predict_volume
 from mona_lab.metrics.surface_distance import (
@@ -136,6 +138,7 @@ __all__ = [
     "check_protocol",
     "dice_per_class",
     "evaluate_volume",
+    "paired_interval",
     "paper_scores_per_class",
     "per_volume_csv",
     "per_volume_rows",

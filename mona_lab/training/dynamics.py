@@ -140,3 +140,47 @@ def read_dynamics(path: Path) -> dict[str, list]:
         else:
             columns[key] = [float(r[key]) if r[key] not in ("", None) else math.nan for r in rows]
     return columns
+
+
+def median_term_shares(columns: dict[str, list], layer: str = "bottleneck_conv", stage: str | None = None) -> dict[str, float]:
+    """Each loss term's median gradient share at ``layer``: over the rows of ``stage``, the
+    median of ``|d (lambda_TERM L_TERM) / d w| / |d L_sup / d w|`` (issue 22's measure of
+    whether a term reaches the network; 0.01 = a hundredth of L_sup's pull).
+
+    Args:
+        columns: `read_dynamics`'s columns (or the same dict stored in a benchmark record).
+        layer: a `TRACKED_LAYERS` name.
+        stage: the stage whose rows count; ``None``: the run's last stage (fine-tuning for
+            the methods with pre-training, the only stage otherwise). Early rows alone
+            mislead: under the muted recipe an ACDC run's first 150 fine-tuning steps show
+            L_nn at 0.6-5.8x L_sup, its whole-stage median is 0.002.
+
+    Returns:
+        ``{term: median share}`` for every term but ``sup`` logged in that stage (rows where
+        the term or L_sup is missing, or L_sup's gradient is 0, are skipped; a term with no
+        such row is left out).
+
+    Raises:
+        KeyError: naming the layer when ``columns`` has no L_sup gradient there.
+    """
+    sup_key = f"grad@{layer}:sup"
+    if sup_key not in columns:
+        raise KeyError(f"dynamics have no {sup_key!r} column (layers: {sorted({k.split('@')[1].split(':')[0] for k in columns if k.startswith('grad@')})})")
+    stages = columns["stage"]
+    stage = stages[-1] if stage is None and stages else stage
+    rows = [i for i, s in enumerate(stages) if s == stage]
+    shares: dict[str, float] = {}
+    for key, values in columns.items():
+        if not key.startswith(f"grad@{layer}:") or key == sup_key:
+            continue
+        ratios = []
+        for i in rows:
+            term, sup = values[i], columns[sup_key][i]
+            if term is None or sup is None or term != term or sup != sup or sup == 0:
+                continue
+            ratios.append(term / sup)
+        if ratios:
+            ratios.sort()
+            mid = len(ratios) // 2
+            shares[key.split(":", 1)[1]] = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    return shares
