@@ -7,7 +7,9 @@
    gradient at the encoder grows |w| and slows *every* term, L_sup included (issue "Methods
    that work", `mona_lab.training.dynamics`).
 3. The stored study (``benchmarks/dynamics_runs.py`` -> ``notebooks/results/
-   training_dynamics.json``): `load_dynamics_study`, `gradient_shares`, `run_summary`.
+   training_dynamics.json``): `load_dynamics_study`, `gradient_shares`, `run_summary`; the
+   dose-response of the heads' gradient strength on ACDC (``benchmarks/acdc_tuning.py``):
+   `load_dose_response`, `dose_response_table`, `plot_dose_response`.
 4. `dynamics_callback` / `dynamics_widget`: a short MONA run on the phantom with a chosen
    learning rate, lambda_nn and protection (`TrainConfig.head_grad_scale`), its
    ``dynamics.csv`` drawn live by `mona_lab.lab.viz.plot_training_dynamics`.
@@ -140,6 +142,66 @@ def acdc_recipe_runs(path: str | Path, seed: str = "0") -> dict[str, dict[str, A
         out[name] = {"command": run["command"], "cpu_seconds": run["cpu_seconds"], "dynamics": run["dynamics"],
                      "curve": run["curve"], "metrics": {"mean_dice": run["mean_dice"]}}  # fmt: skip
     return out
+
+
+def load_dose_response(path: str | Path) -> dict[str, Any]:
+    """The stored tuning study (``benchmarks/acdc_tuning.py`` -> ``benchmarks/results/
+    acdc_tuning.json``): MONA on ACDC at several ``head_grad_scale`` values on the tuning
+    seeds, each with its Dice and every term's median gradient share at the bottleneck.
+
+    Raises:
+        MonaLabError: a missing or invalid file, or one without a ``dose_response`` block (named).
+    """
+    from mona_lab.lab.run_records import read_json_file
+
+    stored = read_json_file(path, "stored tuning study", "run python benchmarks/acdc_tuning.py")
+    if not isinstance(stored, dict) or not isinstance(stored.get("dose_response"), dict):
+        raise MonaLabError(f"{path} has no dose_response block (written by benchmarks/acdc_tuning.py)")
+    return stored
+
+
+def dose_response_table(stored: dict[str, Any], terms=("contrast", "nn", "eqv", "unsup")) -> str:
+    """One row per head gradient scale: seeds, mean Dice ± sd over them, and each term's
+    median share at the bottleneck (median over seeds of each run's fine-tuning median),
+    with the smallest over seeds in brackets. A share below 0.01 is marked ``*`` (muted)."""
+    head = f"{'scale':>7}{'seeds':>7}{'mean Dice':>15}" + "".join(f"{t:>18}" for t in terms)
+    lines = [head]
+    for scale in sorted(stored["dose_response"], key=float):
+        row = stored["dose_response"][scale]
+        mean, sd = row["mean_dice"]
+        cells = ""
+        for t in terms:
+            median, low = row["shares"].get(t, (math.nan, math.nan))
+            cells += f"{median:>9.4f} [{low:.4f}]{'*' if median < 0.01 else ' '}"
+        lines.append(f"{float(scale):>7g}{len(row['per_seed']):>7}{mean:>9.3f} ± {sd:.3f}" + cells)
+    return "\n".join(lines)
+
+
+def plot_dose_response(stored: dict[str, Any], terms=("contrast", "nn", "eqv", "unsup"), axes=None):
+    """Left: mean Dice against the head gradient scale, one dot per tuning seed; right: each
+    term's median share at the bottleneck against the scale (log-log), with the 0.01 bar."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4))
+    left, right = axes
+    scales = sorted(stored["dose_response"], key=float)
+    xs = [float(s) for s in scales]
+    for s in scales:
+        for record in stored["dose_response"][s]["per_seed"].values():
+            left.scatter(float(s), record["mean_dice"], color="0.6", s=14)
+    left.plot(xs, [stored["dose_response"][s]["mean_dice"][0] for s in scales], "o-", label="mean over seeds")
+    left.set(xscale="log", xlabel="head_grad_scale", ylabel="mean Dice (20 validation volumes)",
+             title="Dice against the heads' gradient strength")  # fmt: skip
+    left.legend()
+    for t in terms:
+        ys = [stored["dose_response"][s]["shares"].get(t, (math.nan,))[0] for s in scales]
+        right.plot(xs, ys, "o-", label=t)
+    right.axhline(0.01, color="k", ls="--", lw=1, label="0.01: acts")
+    right.set(xscale="log", yscale="log", xlabel="head_grad_scale", ylabel="median |grad term| / |grad L_sup|",
+              title="each term's share at the bottleneck conv")  # fmt: skip
+    right.legend(fontsize=8)
+    return axes
 
 
 # ---------------------------------------------------------------------------------------
