@@ -40,7 +40,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         line = lab_size_line(env)
     except ValueError as err:
         raise MonaLabError(f"{err} (or pass --size fast|lecture|full)") from err
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}"]
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}", "--ServerApp.answer_yes=True"]
     if args.no_browser:
         cmd.append("--no-browser")
     extra = list(args.jupyter_args)
@@ -53,13 +53,22 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
 
 def run_forwarding_signals(cmd: list[str], env: dict[str, str] | None = None) -> int:
-    """Run ``cmd`` (in ``env``, default: this process's environment) and pass SIGINT, SIGTERM (and SIGHUP where it exists) on to it, so that
-    stopping ``mona-lab lab`` also stops the Jupyter server it started; the child's exit
-    status is returned (128 + signal number when a signal ended it, as a shell reports)."""
+    """Run ``cmd`` (in ``env``, default: this process's environment) so that stopping
+    ``mona-lab lab`` stops the Jupyter server it started, with one Ctrl-C; the child's exit
+    status is returned (128 + signal number when a signal ended it, as a shell reports).
+
+    The child runs in its own session (POSIX), so a Ctrl-C in the terminal reaches this
+    process only, and SIGINT, SIGTERM (and SIGHUP where it exists) sent here are passed on
+    once. (In one process group the terminal's SIGINT reached Jupyter twice, directly and
+    forwarded: it printed its "Shut down this Jupyter server?" prompt twice and resumed.)
+    ``mona-lab lab`` starts Jupyter with ``--ServerApp.answer_yes=True``, so that one SIGINT
+    shuts it down without a prompt (which a process outside the terminal's session could not
+    answer anyway)."""
+    import os
     import signal
     import subprocess
 
-    child = subprocess.Popen(cmd, env=env)
+    child = subprocess.Popen(cmd, env=env, start_new_session=os.name == "posix")
     forwarded = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {sig: signal.signal(sig, lambda signum, frame: child.send_signal(signum)) for sig in forwarded}
     try:

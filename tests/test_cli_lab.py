@@ -25,8 +25,8 @@ def launched(monkeypatch):
 def test_lab_opens_the_notebooks_and_passes_options_after_the_separator(launched, tmp_path):
     assert main(["lab", "--notebooks", str(tmp_path), "--no-browser", "--", "--allow-root", "--port=9999"]) == 0
     ((cmd, _env),) = launched
-    assert cmd[1:4] == ["-m", "jupyterlab", f"--notebook-dir={tmp_path}"]
-    assert cmd[4:] == ["--no-browser", "--allow-root", "--port=9999"]
+    assert cmd[1:5] == ["-m", "jupyterlab", f"--notebook-dir={tmp_path}", "--ServerApp.answer_yes=True"]
+    assert cmd[5:] == ["--no-browser", "--allow-root", "--port=9999"]
 
 
 def test_lab_says_which_size_it_opens_and_passes_a_chosen_size_to_the_kernels(launched, tmp_path, capsys, monkeypatch):
@@ -88,3 +88,46 @@ def test_stopping_the_wrapper_stops_the_server_it_started(tmp_path, sig):
     assert open(marker + ".signal").read() == sig.name
     with pytest.raises(ProcessLookupError):
         os.kill(child_pid, 0)  # no orphaned server left behind
+
+
+# A stand-in that logs every signal it gets for a second after the first, then exits.
+_COUNTING_CHILD = """
+import os, signal, sys, time
+out = sys.argv[1]
+got = []
+def note(signum, frame):
+    got.append(signal.Signals(signum).name)
+    open(out + ".signals", "w").write(",".join(got))
+signal.signal(signal.SIGTERM, note)
+signal.signal(signal.SIGINT, note)
+open(out + ".pid", "w").write(str(os.getpid()))
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not got:
+    time.sleep(0.02)
+time.sleep(1.0)
+sys.exit(0)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals")
+def test_one_ctrl_c_in_a_terminal_reaches_the_server_once(tmp_path):
+    """Ctrl-C typed in a (pseudo-)terminal: the terminal signals its foreground process group;
+    the server must get that SIGINT exactly once (issue 23: it got it twice and resumed)."""
+    import pty
+
+    marker = str(tmp_path / "child")
+    pid, master = pty.fork()
+    if pid == 0:  # the wrapper, in the terminal's foreground process group
+        os.execv(sys.executable, [sys.executable, "-c", _WRAPPER, _COUNTING_CHILD, marker])
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(marker + ".pid"):
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.write(master, b"\x03")  # Ctrl-C, as typed
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert open(marker + ".signals").read() == "SIGINT"
+    finally:
+        os.close(master)
