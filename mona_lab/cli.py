@@ -32,6 +32,8 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     notebooks = Path(args.notebooks) if args.notebooks else _repo_notebooks_dir()
     if not notebooks.is_dir():
         raise MonaLabError(f"notebook folder {notebooks} does not exist; pass --notebooks DIR")
+    if not args.in_place:  # running a notebook saves it: work on a copy, the clone stays clean
+        notebooks = working_copy(notebooks, Path(args.workdir).expanduser(), refresh=args.refresh)
     env = dict(os.environ)
     if args.size:  # the kernels inherit the server's environment
         env[SIZE_ENV_VAR] = args.size
@@ -50,6 +52,36 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     print(line.replace(" before starting JupyterLab", "") + ", or: mona-lab lab --size NAME", flush=True)
     print("starting:", " ".join(cmd), flush=True)
     return run_forwarding_signals(cmd, env)
+
+
+DEFAULT_WORKDIR = "~/mona-lab-notebooks"
+
+
+def working_copy(source: Path, workdir: Path, refresh: bool = False) -> Path:
+    """The folder ``mona-lab lab`` opens: a copy of ``source``'s notebooks and stored results
+    in ``workdir``, made when ``workdir`` holds no notebook yet and replaced from ``source``
+    only when ``refresh`` is set (a student's edits and outputs survive a restart; files the
+    copy does not hold are left alone). JupyterLab autosaves a notebook that runs, so opening
+    the repository's own folder rewrote the committed notebooks.
+
+    Raises:
+        MonaLabError: ``workdir`` is a file, or lies inside ``source`` (named).
+    """
+    import shutil
+
+    source, workdir = source.resolve(), workdir.resolve()
+    if workdir.exists() and not workdir.is_dir():
+        raise MonaLabError(f"--workdir {workdir} is a file, not a folder")
+    if workdir == source or source in workdir.parents:
+        raise MonaLabError(f"--workdir {workdir} lies inside the notebook folder {source}; choose a folder outside it (or --in-place)")
+    fresh = not any(workdir.glob("*.ipynb"))
+    if fresh or refresh:
+        ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        shutil.copytree(source, workdir, ignore=ignore, dirs_exist_ok=True)
+        print(f"{'refreshed' if refresh and not fresh else 'copied'} the notebooks into {workdir}", flush=True)
+    else:
+        print(f"opening your working copy {workdir} (mona-lab lab --refresh replaces its notebooks with the repository's)", flush=True)
+    return workdir
 
 
 def run_forwarding_signals(cmd: list[str], env: dict[str, str] | None = None) -> int:
@@ -82,6 +114,12 @@ def run_forwarding_signals(cmd: list[str], env: dict[str, str] | None = None) ->
 def _add_lab(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("lab", help="open JupyterLab on the lecture notebooks")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the repository's notebooks/)")
+    p.add_argument(
+        "--workdir", default=DEFAULT_WORKDIR,
+        help=f"the working copy of the notebooks that JupyterLab opens (default {DEFAULT_WORKDIR}); the repository's stay untouched",
+    )  # fmt: skip
+    p.add_argument("--refresh", action="store_true", help="replace the working copy's notebooks and results with the repository's")
+    p.add_argument("--in-place", action="store_true", help="open the notebook folder itself (running a notebook then rewrites it)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     p.add_argument("--size", choices=["fast", "lecture", "full"], default=None,
                    help="lab size the notebooks run at (sets MONA_LAB_SIZE for the kernels; default: MONA_LAB_SIZE, "

@@ -23,7 +23,7 @@ def launched(monkeypatch):
 
 
 def test_lab_opens_the_notebooks_and_passes_options_after_the_separator(launched, tmp_path):
-    assert main(["lab", "--notebooks", str(tmp_path), "--no-browser", "--", "--allow-root", "--port=9999"]) == 0
+    assert main(["lab", "--notebooks", str(tmp_path), "--in-place", "--no-browser", "--", "--allow-root", "--port=9999"]) == 0
     ((cmd, _env),) = launched
     assert cmd[1:5] == ["-m", "jupyterlab", f"--notebook-dir={tmp_path}", "--ServerApp.answer_yes=True"]
     assert cmd[5:] == ["--no-browser", "--allow-root", "--port=9999"]
@@ -31,12 +31,12 @@ def test_lab_opens_the_notebooks_and_passes_options_after_the_separator(launched
 
 def test_lab_says_which_size_it_opens_and_passes_a_chosen_size_to_the_kernels(launched, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert main(["lab", "--notebooks", str(tmp_path)]) == 0
+    assert main(["lab", "--notebooks", str(tmp_path), "--in-place"]) == 0
     out = capsys.readouterr().out
     assert "lab size: lecture (default on a CPU)" in out and "mona-lab lab --size NAME" in out
     assert "MONA_LAB_SIZE" not in launched[-1][1]
     monkeypatch.setenv("MONA_LAB_FAST", "1")
-    assert main(["lab", "--notebooks", str(tmp_path), "--size", "full"]) == 0
+    assert main(["lab", "--notebooks", str(tmp_path), "--in-place", "--size", "full"]) == 0
     env = launched[-1][1]
     assert env["MONA_LAB_SIZE"] == "full" and "MONA_LAB_FAST" not in env
     assert "lab size: full (MONA_LAB_SIZE=full)" in capsys.readouterr().out
@@ -44,13 +44,32 @@ def test_lab_says_which_size_it_opens_and_passes_a_chosen_size_to_the_kernels(la
 
 def test_lab_refuses_a_bad_size_before_starting_anything(launched, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MONA_LAB_SIZE", "huge")
-    assert main(["lab", "--notebooks", str(tmp_path)]) != 0
+    assert main(["lab", "--notebooks", str(tmp_path), "--in-place"]) != 0
     assert "MONA_LAB_SIZE='huge'" in capsys.readouterr().err and not launched
 
 
 def test_lab_refuses_a_missing_notebook_folder(launched, tmp_path, capsys):
     assert main(["lab", "--notebooks", str(tmp_path / "nowhere")]) != 0
     assert "nowhere" in capsys.readouterr().err and not launched
+
+
+def test_lab_opens_a_working_copy_that_keeps_edits_until_refreshed(launched, tmp_path, capsys):
+    source, work = tmp_path / "repo_notebooks", tmp_path / "work"
+    (source / "results").mkdir(parents=True)
+    (source / "00_tour.ipynb").write_text("committed")
+    (source / "results" / "grid.json").write_text("{}")
+    assert main(["lab", "--notebooks", str(source), "--workdir", str(work)]) == 0
+    assert launched[-1][0][3] == f"--notebook-dir={work.resolve()}"
+    assert (work / "00_tour.ipynb").read_text() == "committed" and (work / "results" / "grid.json").exists()
+    (work / "00_tour.ipynb").write_text("run by a student")  # JupyterLab autosaves a run notebook
+    assert main(["lab", "--notebooks", str(source), "--workdir", str(work)]) == 0
+    assert (work / "00_tour.ipynb").read_text() == "run by a student"
+    assert (source / "00_tour.ipynb").read_text() == "committed"  # the repository stays clean
+    assert "--refresh" in capsys.readouterr().out
+    assert main(["lab", "--notebooks", str(source), "--workdir", str(work), "--refresh"]) == 0
+    assert (work / "00_tour.ipynb").read_text() == "committed"
+    assert main(["lab", "--notebooks", str(source), "--workdir", str(source / "inside")]) != 0
+    assert "inside the notebook folder" in capsys.readouterr().err
 
 
 # A stand-in for the Jupyter server: it writes its pid, then records the signal that ends it.
