@@ -11,9 +11,11 @@ Two studies, each run one ``mona-lab train`` command stored with its result:
 
 * **dose-response**: MONA with ``--head-grad-scale`` in ``--strengths``: each run's Dice
   and every loss term's median gradient share at the bottleneck over the fine-tuning stage
-  (`mona_lab.training.dynamics.median_term_shares`). The choice: the strength with the
-  best mean Dice among those where every enabled term's share (median over seeds) is
-  >= 0.01 (``MIN_SHARE``: a term at 1 % of L_sup's pull or less does not act).
+  (`mona_lab.training.dynamics.median_term_shares`). The choice (rule fixed before the
+  runs finished): the strength with the best mean Dice among those where every enabled
+  term's share is >= 0.01 in every tuning run (``MIN_SHARE``: a term at 1 % of L_sup's pull
+  or less does not act; every run rather than the median over seeds, a margin for ARCO and
+  ACTION++, which run at the chosen strength without their own tuning).
 * **supervised's learning rate** over ``--supervised-lrs`` (a baseline trained as well as
   the budget allows): the best mean Dice.
 
@@ -64,10 +66,11 @@ def summarise_setting(by_seed: dict[int, dict]) -> dict:
 
 
 def choose(dose: dict[str, dict], complete: set[str]) -> dict:
-    """The best-Dice strength among the complete ones whose every term acts (median share over
-    seeds >= `MIN_SHARE`); ``None`` when none does."""
+    """The best-Dice strength among the complete ones whose every term acts in every tuning
+    run (the smallest share over seeds >= `MIN_SHARE`: a margin over the issue's median rule,
+    because ARCO and ACTION++ run at the chosen strength untuned); ``None`` when none does."""
     acting = {s: row for s, row in dose.items() if s in complete and row["shares"]
-              and all(median >= MIN_SHARE for median, _ in row["shares"].values())}  # fmt: skip
+              and all(low >= MIN_SHARE for _, low in row["shares"].values())}  # fmt: skip
     best = max(acting, key=lambda s: acting[s]["mean_dice"][0]) if acting else None
     return {"head_grad_scale": float(best) if best else None, "acting": sorted(acting, key=float), "min_share": MIN_SHARE}
 
