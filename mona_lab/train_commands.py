@@ -23,6 +23,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
         if getattr(args, name) is not None
     })
+    if args.phantom_size is not None:
+        options["phantom_fast"] = args.phantom_size == "fast"
     if args.ema_warmup is not None:
         options["ema_warmup"] = args.ema_warmup == "on"
     options["labeled"] = parse_labeled(args.labeled)
@@ -120,6 +122,11 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--unsup-rampup", type=float, default=None,
         help="sigmoid ramp-up of the auxiliary loss weights over this fraction of fine-tuning (default 0: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--phantom-size", choices=("fast", "full"), default=None,
+        help="--dataset phantom: the fast phantom (12 patients, 64 px) or the full one (40, 128 px); default: "
+        "fast when MONA_LAB_SIZE=fast or MONA_LAB_FAST=1, else full (recorded in config.json as phantom_fast)",
     )  # fmt: skip
     p.add_argument(
         "--recipe", choices=RECIPES, default="working",

@@ -71,3 +71,25 @@ def test_paired_interval_refuses_bad_input():
         paired_interval([])
     with pytest.raises(ValueError, match="finite"):
         paired_interval([1.0, math.nan])
+
+
+def test_the_tuning_choice_takes_the_best_dice_among_strengths_whose_terms_act_in_every_run():
+    spec = importlib.util.spec_from_file_location("acdc_tuning", SCRIPT.parent / "acdc_tuning.py")
+    tuning = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tuning)
+
+    def row(dice, shares):  # shares: term -> per-seed values
+        records = {s: {"mean_dice": d, "shares": {t: v[i] for t, v in shares.items()}, "command": "c"}
+                   for i, (s, d) in enumerate(zip((10, 11, 12), dice))}  # fmt: skip
+        return tuning.summarise_setting(records)
+
+    dose = {
+        "0.01": row([0.70, 0.70, 0.70], {"nn": [0.002, 0.003, 0.002]}),  # best Dice, muted
+        "0.1": row([0.60, 0.62, 0.61], {"nn": [0.012, 0.008, 0.02]}),  # median acts, one run does not
+        "0.3": row([0.58, 0.60, 0.59], {"nn": [0.03, 0.02, 0.05]}),
+        "1": row([0.40, 0.45, 0.50], {"nn": [0.3, 0.2, 0.5]}),
+    }
+    assert dose["0.1"]["shares"]["nn"] == [pytest.approx(0.012), pytest.approx(0.008)]
+    choice = tuning.choose(dose, complete=set(dose))
+    assert choice["head_grad_scale"] == 0.3 and choice["acting"] == ["0.3", "1"]
+    assert tuning.choose(dose, complete={"0.01", "0.1"})["head_grad_scale"] is None  # incomplete settings wait

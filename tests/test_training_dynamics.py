@@ -239,3 +239,19 @@ def test_the_muted_recipe_is_one_switch_away_and_named(tmp_path):
     assert TrainConfig.load(out / "config.json").recipe == "muted"
     with pytest.raises(MonaLabError, match="unknown recipe 'quiet'"):
         recipe_options("quiet")
+
+
+def test_the_phantom_a_run_sees_is_recorded_not_read_from_the_environment(tmp_path, monkeypatch):
+    """Issue 23: `--dataset phantom` trained on 12 or 40 patients depending on MONA_LAB_SIZE,
+    which config.json did not record."""
+    monkeypatch.setenv("MONA_LAB_FAST", "1")
+    assert TrainConfig(method="mona", out="x").phantom_fast is True
+    assert TrainConfig(method="mona", out="x", dataset="acdc").phantom_fast is None
+    monkeypatch.delenv("MONA_LAB_FAST")
+    monkeypatch.setenv("MONA_LAB_SIZE", "lecture")
+    assert TrainConfig(method="mona", out="x").phantom_fast is False
+    out = tmp_path / "run"
+    assert main(["train", "--method", "supervised", "--iterations", "1", "--out", str(out), *SMALL, "--phantom-size", "fast"]) == 0
+    assert TrainConfig.load(out / "config.json").phantom_fast is True  # recorded, whatever the environment
+    with pytest.raises(MonaLabError, match="phantom only"):
+        TrainConfig(method="mona", out="x", dataset="acdc", phantom_fast=True)

@@ -53,6 +53,12 @@ class TrainConfig:
     out: str
     dataset: str = "phantom"
     root: str | None = None
+    # The built-in phantom's size: True = the fast phantom (12 patients at 64 px), False = the
+    # full one (40 patients at 128 px). None (the default) is decided when the config is made,
+    # from the lab size (MONA_LAB_SIZE=fast or MONA_LAB_FAST=1 -> True), and recorded in
+    # config.json, so the data a run saw never depends on a variable the run does not record.
+    # Unused (stays None) for the other data sets.
+    phantom_fast: bool | None = None
     labeled: float = 3
     iterations: int = 1000
     pretrain_iterations: int | None = None
@@ -190,6 +196,12 @@ class TrainConfig:
             raise MonaLabError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}")
         if self.dataset not in DATASET_CHOICES:
             raise MonaLabError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASET_CHOICES)}")
+        if self.dataset == "phantom" and self.phantom_fast is None:
+            from mona_lab.runtime import is_fast_mode
+
+            self.phantom_fast = is_fast_mode()
+        elif self.dataset != "phantom" and self.phantom_fast is not None:
+            raise MonaLabError(f"phantom_fast={self.phantom_fast!r} applies to --dataset phantom only, not {self.dataset!r}")
         for name in ("iterations", "image_size", "batch_size", "validate_every", "checkpoint_every", "lr_step_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

@@ -177,7 +177,8 @@ def _set_up(config: TrainConfig, data, device: torch.device, info: distributed.D
     check_out(config)
     seed_everything(config.seed)
     if data is None:
-        data = load_dataset(config.dataset, root=config.root, image_size=config.image_size, seed=config.seed)
+        data = load_dataset(config.dataset, root=config.root, image_size=config.image_size, seed=config.seed,
+                            fast=config.phantom_fast)  # fmt: skip
     elif data.image_size != config.image_size:
         raise MonaLabError(f"data were loaded at {data.image_size}px but config.image_size is {config.image_size}")
     labeled_ids, unlabeled_ids = split_patients(data.patients, config.labeled, seed=config.seed)

@@ -114,7 +114,9 @@ def evaluate_checkpoint(
         raise MonaLabError(f"unknown protocol {protocol!r}; choose {' or '.join(PROTOCOL_CHOICES)}")
     dev = select_device(device)
     model, state = load_trained_model(Path(checkpoint), dev)
-    data = load_dataset(dataset, root=root, image_size=int(state["image_size"]))
+    # a phantom checkpoint is scored on the phantom it was trained with (its config records the size)
+    fast = state.get("config", {}).get("phantom_fast") if dataset == "phantom" else None
+    data = load_dataset(dataset, root=root, image_size=int(state["image_size"]), fast=fast)
     if list(data.class_names) != list(state["class_names"]):
         raise MonaLabError(
             f"checkpoint classes {list(state['class_names'])} differ from data set {dataset!r} classes {list(data.class_names)}"
