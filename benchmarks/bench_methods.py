@@ -12,9 +12,11 @@ cleanest measure of the work a step does.
 
 Target (issue): a MONA fine-tuning iteration costs at most 3x a supervised one.
 
-A method written ``NAME@paper`` runs with the papers' recipe (``PAPER_RECIPE``; for cost
-that is the full-width representation head, ``representation_hidden_ratio=1``), so the
-working head and the printed one are measured side by side.
+A method written ``NAME@RECIPE`` runs with that named recipe: ``@paper`` the papers' recipe
+(``PAPER_RECIPE``; for cost that is the full-width representation head,
+``representation_hidden_ratio=1``), so the working head and the printed one are measured
+side by side; ``@muted`` the muted recipe (the heads' gradient into the UNet at 0.01, which
+changes no operation: a check that the gradient scale costs nothing).
 
     python benchmarks/bench_methods.py [--image-size 128] [--batch-size 6] [--rounds 3]
 """
@@ -41,7 +43,7 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
     from mona_lab.methods import StepContext, build_method, stage_at
     from mona_lab.runtime import seed_everything, select_device
 
-    from mona_lab.config import PAPER_RECIPE
+    from mona_lab.config import recipe_options
 
     dev = select_device(device)
     if threads > 0:
@@ -49,7 +51,7 @@ def worker(method: str, image_size: int, batch_size: int, iterations: int, warmu
     seed_everything(0)
     method, _, recipe = method.partition("@")
     config = TrainConfig(
-        **(PAPER_RECIPE if recipe == "paper" else {}),
+        **recipe_options(recipe or "working"),
         method=method, out=tempfile.mkdtemp(), iterations=iterations + warmup, pretrain_iterations=0,
         image_size=image_size, batch_size=batch_size, width=width, embed_dim=embed, progress=False,
     )  # fmt: skip

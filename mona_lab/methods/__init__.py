@@ -1,6 +1,7 @@
-"""Training recipes: small modules that combine the shared parts.
+"""Training methods: small modules that combine the shared parts.
 
-``build_method(config, num_classes)`` returns the recipe named by ``config.method``:
+``build_method(config, num_classes)`` returns the method class named by ``config.method``
+(`METHODS`; a *recipe*, `mona_lab.config.RECIPES`, is a set of settings a method runs with):
 
 - ``supervised``: UNet-L / UNet-F baseline (L_sup only);
 - ``mean-teacher``: the classic consistency baseline;
@@ -19,7 +20,7 @@ from mona_lab.methods.base import Method, Stage, StepContext, stage_at
 from mona_lab.methods.mona import GLCon, Mona
 from mona_lab.methods.supervised import MeanTeacher, Supervised
 
-RECIPES: dict[str, type[Method]] = {
+METHODS: dict[str, type[Method]] = {
     "supervised": Supervised,
     "mean-teacher": MeanTeacher,
     "glcon": GLCon,
@@ -30,16 +31,16 @@ RECIPES: dict[str, type[Method]] = {
     "action": Action,
     "action++": ActionPlusPlus,
 }
-assert tuple(RECIPES) == METHOD_CHOICES
+assert tuple(METHODS) == METHOD_CHOICES
 
 
 def build_method(config: TrainConfig, num_classes: int) -> Method:
-    """The recipe for ``config.method`` (an ``nn.Module``), built on the CPU."""
+    """The method for ``config.method`` (an ``nn.Module``), built on the CPU."""
     try:
-        recipe = RECIPES[config.method]
+        method = METHODS[config.method]
     except KeyError:
-        raise MonaLabError(f"unknown method {config.method!r}; choose one of {', '.join(RECIPES)}") from None
-    return recipe(config, num_classes)
+        raise MonaLabError(f"unknown method {config.method!r}; choose one of {', '.join(METHODS)}") from None
+    return method(config, num_classes)
 
 
-__all__ = ["RECIPES", "Method", "Stage", "StepContext", "build_method", "stage_at"]
+__all__ = ["METHODS", "Method", "Stage", "StepContext", "build_method", "stage_at"]
