@@ -42,7 +42,8 @@ def exact_contrast_reference(
     features: torch.Tensor, labels: torch.Tensor, probs: torch.Tensor | None, threshold: float, temperature: float,
     hard_queries: bool = True,
 ) -> torch.Tensor:
-    """Eq. 3 with every (hard) class-c pixel a query and every pixel of another class a negative.
+    """MONA Eq. 3, with Eq. 4's sets: every (hard) class-c pixel a query (R_q^c), every pixel of
+    another class a negative (R_k^c), their class mean the positive key r_k^{c,+}.
 
     Args:
         features: [B, D, *spatial] embeddings (normalised here).
