@@ -273,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="specs whose first seed is rerun with 2 threads (the same command): the rerun noise",
     )  # fmt: skip
     parser.add_argument("--validate-every", type=int, default=250)
+    parser.add_argument(
+        "--stored-only", action="store_true",
+        help="train nothing: write the JSON from the runs already stored (record.json) and list the pending ones",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--runs", default="benchmarks/runs/acdc_active", help="one folder per run (resumable)")
@@ -315,6 +319,11 @@ def main() -> None:
         reruns.append((spec, seed, out, command_line(spec, seed, args, out), 2))
     cut = sum(1 for job in jobs if job[0] in BAR_METHODS)
     jobs[cut:cut] = [(f"{spec} rerun", seed, out, cmd, threads) for spec, seed, out, cmd, threads in reruns]
+    if args.stored_only:
+        pending = [job for job in jobs if not (job[2] / "record.json").exists()]
+        for spec, seed, *_ in pending:
+            print(f"pending: {spec} seed {seed}")
+        jobs = [job for job in jobs if job not in pending]
     results: dict[str, dict[int, dict]] = {spec: {} for spec in args.methods}
     rerun_records: dict[str, dict] = {}
     started = time.time()
