@@ -93,3 +93,24 @@ def test_the_tuning_choice_takes_the_best_dice_among_strengths_whose_terms_act_i
     choice = tuning.choose(dose, complete=set(dose))
     assert choice["head_grad_scale"] == 0.3 and choice["acting"] == ["0.3", "1"]
     assert tuning.choose(dose, complete={"0.01", "0.1"})["head_grad_scale"] is None  # incomplete settings wait
+
+
+def test_the_stored_benchmark_prints_intervals_shares_and_the_noise_floor(bench):
+    from mona_lab.errors import MonaLabError
+    from mona_lab.lab.results import format_benchmark
+
+    def records(*dice, nn=0.02):
+        return {s: {"mean_dice": d, "mean_asd": 1.0, "per_class": {"RV": {"dice": d, "asd": 1.0}}, "cpu_seconds": 1.0,
+                    "shares": {"contrast": 0.03, "nn": nn}} for s, d in enumerate(dice)}  # fmt: skip
+
+    results = {"supervised": records(0.5, 0.6, 0.3), "core": records(0.55, 0.62, 0.38),
+               "mona@muted": records(0.58, 0.66, 0.40, nn=0.002)}  # fmt: skip
+    reruns = {"supervised": {"mean_dice": 0.52, "seed": 0, "threads": 2, "command": "c", "cpu_seconds": 1.0}}
+    payload = {"summary": bench.summarise(results), "gains": bench.gains_over_supervised(results),
+               "gains_over_core": bench.paired_gains(results, "core"), "noise_floor": bench.noise_floor(results, reruns)}  # fmt: skip
+    text = format_benchmark(payload)
+    assert "mona@muted" in text and "0.002*" in text  # a muted term is marked
+    assert "+8.0 [  +3.0,  +13.0]" in text  # mean gain and its t interval over supervised
+    assert "0.500 -> 0.520 (+2.0 points)" in text
+    with pytest.raises(MonaLabError, match="acdc_reduced"):
+        format_benchmark({"runs": {}})

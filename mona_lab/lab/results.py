@@ -54,3 +54,40 @@ def slice_dice(prediction: np.ndarray, label: np.ndarray, num_classes: int) -> n
     from mona_lab.metrics import dice_per_class
 
     return np.array([float(dice_per_class(p[None], g[None], num_classes).mean()) for p, g in zip(prediction, label)])
+
+
+def format_benchmark(payload: Mapping, terms=("contrast", "nn", "saacl", "eqv", "unsup")) -> str:
+    """The stored five-seed ACDC benchmark (``benchmarks/results/acdc_active.json``) as text:
+    mean Dice ± sd over seeds per method with each term's gradient share at the bottleneck
+    (median over seeds; ``*`` below 0.01: muted), then the paired gains over supervised and
+    over ``core`` with their 95 % t intervals (points), then the rerun noise floor.
+
+    Raises:
+        MonaLabError: a payload without ``summary`` / ``gains`` (named).
+    """
+    if not isinstance(payload, Mapping) or "summary" not in payload or "gains" not in payload:
+        raise MonaLabError("not a stored ACDC benchmark (no summary / gains): run python benchmarks/acdc_reduced.py")
+    lines = [f"{'method':<13}{'seeds':>6}{'mean Dice':>16}" + "".join(f"{t:>10}" for t in terms)]
+    for spec, row in payload["summary"].items():
+        mean, sd = row["dice"]["mean"]
+        shares = row.get("shares", {})
+        cells = "".join(
+            f"{shares[t][0]:>9.3f}{'*' if shares[t][0] < 0.01 else ' '}" if t in shares else f"{'-':>10}" for t in terms
+        )
+        lines.append(f"{spec:<13}{len(row['seeds']):>6}{mean:>9.3f} ± {sd:.3f}{cells}")
+    for title, block in (("supervised", payload["gains"]), ("core", payload.get("gains_over_core", {}))):
+        if not block:
+            continue
+        lines.append(f"\npaired gain over {title} (mean Dice points; 95 % t interval over seeds; per seed)")
+        for spec, gain in block.items():
+            if spec == "supervised" and title == "core":
+                continue  # the same pairs as core's gain over supervised, sign flipped
+            low, high = gain["ci95"]
+            interval = f"[{low:+6.1f}, {high:+6.1f}]" if low == low else "[  n/a,   n/a]"
+            seeds = " ".join(f"{v:+5.1f}" for v in gain["per_seed"].values())
+            lines.append(f"  {spec:<13}{gain['mean']:+6.1f} {interval}   {seeds}")
+    for spec, floor in payload.get("noise_floor", {}).items():
+        first, again = floor["mean_dice"]
+        lines.append(f"\nnoise floor: {spec} seed {floor['seed']} rerun with {floor['threads']} threads: "
+                     f"{first:.3f} -> {again:.3f} ({floor['difference']:+.1f} points)")  # fmt: skip
+    return "\n".join(lines)
