@@ -135,6 +135,8 @@ def test_cli_lecture_command(lecture_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli_site"
     assert main(["lecture", "--out", str(out), "--notebooks", str(lecture_dir), "--no-execute", "--only", "01"]) == 0
     assert (out / "index.html").is_file() and (out / "01_first.slides.html").is_file()
+    index = (out / "index.html").read_text()
+    assert "not re-executed" in index and "was executed in" not in index  # --no-execute says so
     assert "wrote 1 pages" in capsys.readouterr().out
     assert main(["lecture", "--out", str(out), "--notebooks", str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err

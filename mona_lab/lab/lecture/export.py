@@ -102,7 +102,7 @@ def _write_resources(out: Path, resources: dict) -> None:
         _atomic_write(out / name, payload if isinstance(payload, bytes) else str(payload).encode("utf-8"))
 
 
-def _index_html(pages: Sequence[LecturePage], fast: bool) -> str:
+def _index_html(pages: Sequence[LecturePage], fast: bool, executed: bool = True) -> str:
     items = "\n".join(
         f'  <li><span class="title">{html.escape(p.title or p.notebook.stem)}</span> '
         f'<a href="{html.escape(p.page.name)}">page</a> · <a href="{html.escape(p.slides.name)}">slides</a> '
@@ -110,6 +110,7 @@ def _index_html(pages: Sequence[LecturePage], fast: bool) -> str:
         for p in pages
     )
     mode = "fast mode (MONA_LAB_FAST=1)" if fast else "the environment's mode"
+    how = f"was executed in {mode}" if executed else "keeps the outputs stored in the repository (not re-executed)"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -123,7 +124,7 @@ def _index_html(pages: Sequence[LecturePage], fast: bool) -> str:
 <body>
 <h1>mona_lab lecture</h1>
 <p>Semi-supervised contrastive segmentation under long-tailed class distributions (MONA, ARCO,
-ACTION, ACTION++). Each notebook was executed in {mode} and exported as a page and as
+ACTION, ACTION++). Each notebook {how} and was exported as a page and as
 slides (a slide per section: arrow or page keys move, <code>#/3</code> opens slide 3). Nothing here
 needs the network: copy the whole folder.</p>
 <ol>
@@ -212,5 +213,5 @@ def export_lecture(
             progress(f"{path.name}: {entry.seconds:.1f} s -> {page.name}, {deck.name}")
             for failure in failures:
                 progress(f"{path.name}: equation shown as LaTeX source: {failure}")
-    atomic_write_text(export.index, _index_html(export.pages, fast))
+    atomic_write_text(export.index, _index_html(export.pages, fast, executed=execute))
     return export
