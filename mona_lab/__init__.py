@@ -6,10 +6,8 @@ methods -> training (engine) -> metrics -> lab (the notebooks' tools) / notebook
 The README's "Layout" names each package; docs/equations.md maps every equation of the
 papers to the function that implements it.
 """
-from mona_lab import moved as _moved
 from mona_lab.runtime import is_fast_mode, seed_everything, select_device
 
-_moved.install()
 
 __version__ = "0.1.0"
 

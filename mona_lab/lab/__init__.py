@@ -44,6 +44,5 @@ module                                   used by
 =======================================  ===================================================
 
 Importing ``mona_lab.lab`` imports none of these (each pulls in what it needs when it is
-imported itself). Their old paths (``mona_lab.viz``, ``mona_lab.variance``, ...) still work
-through `mona_lab.moved`, with a `DeprecationWarning`.
+imported itself).
 """

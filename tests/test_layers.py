@@ -1,42 +1,14 @@
-"""Modules that moved keep their old import paths (with a DeprecationWarning naming the new
-one), and the library never imports the lecture's tools in `mona_lab.lab`."""
+"""The library's layers: the library never imports the lecture's tools in `mona_lab.lab`."""
 from __future__ import annotations
 
 import ast
-import importlib
-import sys
-import warnings
 from pathlib import Path
 
-import pytest
-
 import mona_lab
-from mona_lab.moved import MOVED_MODULES
 
 PACKAGE = Path(mona_lab.__file__).resolve().parent
 # the layers that sit on top of everything and may use the lecture's tools
 TOP_LAYERS = {PACKAGE / "lab", PACKAGE / "cli.py"}
-
-
-@pytest.mark.parametrize("old_name", sorted(MOVED_MODULES))
-def test_an_old_path_warns_and_is_the_module_at_its_new_home(old_name: str) -> None:
-    new_name = MOVED_MODULES[old_name]
-    new_module = importlib.import_module(new_name)
-    sys.modules.pop(old_name, None)  # forget an earlier import of the old path, so it warns again
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old_module = importlib.import_module(old_name)
-    assert old_module is new_module
-    assert sys.modules[old_name] is new_module
-    messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
-    assert any(new_name in message and old_name in message for message in messages), messages
-
-
-def test_moved_modules_have_nothing_left_at_their_old_place() -> None:
-    for old_name in MOVED_MODULES:
-        relative = Path(*old_name.split(".")[1:])
-        assert not (PACKAGE / relative.with_suffix(".py")).exists(), old_name
-        assert not (PACKAGE / relative / "__init__.py").exists(), old_name
 
 
 def _imported_modules(source: str, module: str, is_package: bool) -> set[str]:
