@@ -1,4 +1,7 @@
-"""The training engine's public names, in one place: ``from mona_lab.engine import train``.
+"""The training engine's public entry points: ``from mona_lab.engine import train``.
+
+Only what code outside the engine calls is re-exported here (training, evaluation and what
+they raise or return); every other name is imported from the module that defines it.
 
 The engine itself lives in `mona_lab.training`, one idea per module:
 
@@ -21,38 +24,18 @@ modules, so patching a name here does not reach it.
 """
 from __future__ import annotations
 
-from mona_lab.training.checkpoint import (
-    CHECKPOINT_FORMAT,
-    atomic_torch_save,
-    atomic_write_text,
-    capture_rng_state,
-    load_checkpoint,
-    model_state,
-    restore_rng_state,
-)
 from mona_lab.training.logs import LOG_COLUMNS
 from mona_lab.training.loop import NonFiniteLossError, TrainResult, train
-from mona_lab.training.optim import build_optimizer, contrast_temperature, learning_rate
 from mona_lab.training.stop_request import TrainingInterrupted
 from mona_lab.training.validation import evaluate_checkpoint, evaluate_volumes, load_trained_model
 
 __all__ = [
-    "CHECKPOINT_FORMAT",
     "LOG_COLUMNS",
     "NonFiniteLossError",
     "TrainResult",
     "TrainingInterrupted",
-    "atomic_torch_save",
-    "atomic_write_text",
-    "build_optimizer",
-    "capture_rng_state",
-    "contrast_temperature",
     "evaluate_checkpoint",
     "evaluate_volumes",
-    "learning_rate",
-    "load_checkpoint",
     "load_trained_model",
-    "model_state",
-    "restore_rng_state",
     "train",
 ]

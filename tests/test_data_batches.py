@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mona_lab.data import TwoStreamBatches, load_dataset, split_patients
-from mona_lab.data.batches import iter_volume_batches
+from mona_lab.data.slicing import iter_volume_batches
 from mona_lab.data.phantom import PhantomConfig
 from mona_lab.errors import MonaLabError
 

@@ -10,13 +10,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mona_lab.losses.anatomical_contrast import (
-    AnatomicalContrastLoss,
-    class_means_and_rows,
-    class_relation_graph,
-    negative_class_distribution,
-    pixel_statistics,
-)
+from mona_lab.losses.anatomical_contrast import AnatomicalContrastLoss
+from mona_lab.losses.pixel_statistics import class_means_and_rows, pixel_statistics
+from mona_lab.losses.relation_graph import class_relation_graph, negative_class_distribution
 
 
 def make_batch(batch=2, dim=8, height=5, width=5, classes=3, seed=0, ignore_share=0.1):

@@ -41,7 +41,8 @@ import torch
 
 from mona_lab.config import METHOD_CHOICES, PRETRAINING_METHODS
 from mona_lab.losses.adaptive_anatomical_contrast import AdaptiveAnatomicalContrastLoss
-from mona_lab.losses.anatomical_contrast import AnatomicalContrastLoss, _gather_rows
+from mona_lab.losses.anatomical_contrast import AnatomicalContrastLoss
+from mona_lab.losses.pixel_statistics import gather_rows as _gather_rows
 
 SMALL = dict(
     dataset="phantom", labeled=2, image_size=32, batch_size=4, width=0.25, embed_dim=128,

@@ -44,56 +44,101 @@ Public names (each defined in the sub-module in brackets):
   ``fit_zipf_exponent``, ``slice_presence``, ``expected_query_share``,
   ``compute_class_stats``, ``ClassStats`` [stats]; ``dataset_class_stats`` [dataset].
 
-The old homes keep working: ``mona_lab.data.dataset`` re-exports the [sources] names and
-``volume_slices``, ``mona_lab.data.batches`` re-exports ``iter_volume_batches``.
-
-Sub-modules load on first use, so ``import mona_lab.data`` stays light.
+Each name is imported from the module that defines it (and only re-exported here).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mona_lab.data.acdc import (
+    ACDC_CLASS_NAMES,
+    iter_acdc_training_slices,
+    read_acdc_volumes,
+    resolve_acdc_root,
+)
+from mona_lab.data.batches import TwoStreamBatch, TwoStreamBatches
+from mona_lab.data.dataset import (
+    SegmentationData,
+    dataset_class_stats,
+    load_dataset,
+    stack_training_slices,
+)
+from mona_lab.data.nifti import (
+    find_nifti_cases,
+    read_nifti,
+    read_nifti_pair,
+    write_acdc_nifti,
+    write_nifti,
+)
+from mona_lab.data.phantom import (
+    PHANTOM_CLASS_NAMES,
+    PhantomConfig,
+    make_phantom,
+    make_phantom_patient,
+    phantom_split,
+)
+from mona_lab.data.preprocess import (
+    ct_window_normalize,
+    minmax_normalize,
+    resize_images,
+    resize_labels,
+    resize_probabilities,
+)
+from mona_lab.data.slicing import iter_volume_batches, volume_slices
+from mona_lab.data.sources import DATASET_NAMES, DataSource, open_source, phantom_config_for
+from mona_lab.data.splits import parse_labeled, resolve_labeled_count, split_patients
+from mona_lab.data.stats import (
+    ClassStats,
+    class_fractions,
+    class_pixel_counts,
+    compute_class_stats,
+    expected_query_share,
+    fit_zipf_exponent,
+    rank_frequency,
+    slice_presence,
+)
+from mona_lab.data.volume import Volume
 
-_EXPORTS = {
-    "dataset": ("SegmentationData", "dataset_class_stats", "load_dataset", "stack_training_slices"),
-    "sources": ("DATASET_NAMES", "DataSource", "open_source", "phantom_config_for"),
-    "slicing": ("iter_volume_batches", "volume_slices"),
-    "volume": ("Volume",),
-    "splits": ("parse_labeled", "resolve_labeled_count", "split_patients"),
-    "batches": ("TwoStreamBatch", "TwoStreamBatches"),
-    "phantom": ("PHANTOM_CLASS_NAMES", "PhantomConfig", "make_phantom", "make_phantom_patient", "phantom_split"),
-    "acdc": ("ACDC_CLASS_NAMES", "iter_acdc_training_slices", "read_acdc_volumes", "resolve_acdc_root"),
-    "nifti": ("find_nifti_cases", "read_nifti", "read_nifti_pair", "write_acdc_nifti", "write_nifti"),
-    "preprocess": (
-        "ct_window_normalize",
-        "minmax_normalize",
-        "resize_images",
-        "resize_labels",
-        "resize_probabilities",
-    ),
-    "stats": (
-        "ClassStats",
-        "class_fractions",
-        "class_pixel_counts",
-        "compute_class_stats",
-        "expected_query_share",
-        "fit_zipf_exponent",
-        "rank_frequency",
-        "slice_presence",
-    ),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mona_lab.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"mona_lab.data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = [
+    "ACDC_CLASS_NAMES",
+    "ClassStats",
+    "DATASET_NAMES",
+    "DataSource",
+    "PHANTOM_CLASS_NAMES",
+    "PhantomConfig",
+    "SegmentationData",
+    "TwoStreamBatch",
+    "TwoStreamBatches",
+    "Volume",
+    "class_fractions",
+    "class_pixel_counts",
+    "compute_class_stats",
+    "ct_window_normalize",
+    "dataset_class_stats",
+    "expected_query_share",
+    "find_nifti_cases",
+    "fit_zipf_exponent",
+    "iter_acdc_training_slices",
+    "iter_volume_batches",
+    "load_dataset",
+    "make_phantom",
+    "make_phantom_patient",
+    "minmax_normalize",
+    "open_source",
+    "parse_labeled",
+    "phantom_config_for",
+    "phantom_split",
+    "rank_frequency",
+    "read_acdc_volumes",
+    "read_nifti",
+    "read_nifti_pair",
+    "resize_images",
+    "resize_labels",
+    "resize_probabilities",
+    "resolve_acdc_root",
+    "resolve_labeled_count",
+    "slice_presence",
+    "split_patients",
+    "stack_training_slices",
+    "volume_slices",
+    "write_acdc_nifti",
+    "write_nifti",
+]

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from mona_lab.data.slicing import iter_volume_batches  # noqa: F401 (re-exported)
 from mona_lab.errors import MonaLabError
 
 _STREAM_LABELED, _STREAM_UNLABELED, _STREAM_TRANSFORM = 1, 2, 3

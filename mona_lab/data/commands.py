@@ -43,7 +43,8 @@ def _non_negative_int(text: str) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from mona_lab.data.dataset import dataset_class_stats, phantom_config_for
+    from mona_lab.data.dataset import dataset_class_stats
+    from mona_lab.data.sources import phantom_config_for
 
     phantom = None
     if args.dataset == "phantom":

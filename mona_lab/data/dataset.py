@@ -23,14 +23,7 @@ import torch
 from mona_lab.data.acdc import volume_of
 from mona_lab.data.phantom import PhantomConfig
 from mona_lab.data.preprocess import resize_images, resize_labels
-from mona_lab.data.slicing import volume_slices  # noqa: F401 (re-exported)
-from mona_lab.data.sources import (  # noqa: F401 (re-exported)
-    DATASET_NAMES,
-    FAST_PHANTOM,
-    DataSource,
-    open_source,
-    phantom_config_for,
-)
+from mona_lab.data.sources import DATASET_NAMES, open_source
 from mona_lab.data.stats import ClassStats, compute_class_stats
 from mona_lab.data.volume import Volume
 from mona_lab.errors import MonaLabError

@@ -73,12 +73,6 @@ from mona_lab.losses.contrast_checks import check_contrast_inputs, check_contras
 from mona_lab.losses.contrast_draw import ContrastDraw, ContrastSampling, draw_contrast
 from mona_lab.losses.pixel_statistics import PixelStatistics, class_means_and_rows, pixel_statistics
 
-# Re-exported: other modules, tests and notebooks import these names from here.
-from mona_lab.losses.contrast_checks import SAMPLER_CHOICES  # noqa: F401
-from mona_lab.losses.contrast_draw import fit_grid  # noqa: F401
-from mona_lab.losses.pixel_statistics import gather_rows as _gather_rows  # noqa: F401
-from mona_lab.losses.relation_graph import class_relation_graph, negative_class_distribution  # noqa: F401
-
 
 class AnatomicalContrastLoss(nn.Module):
     """Pixel contrast with class-mean positives and graph-guided negatives (MONA Eq. 3-5, ACTION Eq. 4-7).

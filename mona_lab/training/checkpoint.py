@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mona_lab.atomic_files import atomic_write, atomic_write_text  # noqa: F401 (re-exported)
+from mona_lab.atomic_files import atomic_write
 from mona_lab.errors import MonaLabError
 
 if TYPE_CHECKING:

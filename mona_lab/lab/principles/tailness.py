@@ -21,12 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from mona_lab.lab.principles.batch import check_batch
-from mona_lab.losses.anatomical_contrast import (
-    AnatomicalContrastLoss,
-    ContrastDraw,
-    negative_class_distribution,
-    pixel_statistics,
-)
+from mona_lab.losses.anatomical_contrast import AnatomicalContrastLoss
+from mona_lab.losses.contrast_draw import ContrastDraw
+from mona_lab.losses.pixel_statistics import pixel_statistics
+from mona_lab.losses.relation_graph import negative_class_distribution
 from mona_lab.methods.views import resize_labels_nearest, resize_probabilities
 
 

@@ -43,7 +43,7 @@ def contrast_loss_moments(
     classes = contributing_classes(labels)
     if not classes:
         raise ValueError("need at least two classes in labels for a contrastive loss")
-    from mona_lab.losses.anatomical_contrast import fit_grid
+    from mona_lab.losses.contrast_draw import fit_grid
 
     cells = fit_grid(grid, tuple(labels.shape[1:]))
     mean, variance = 0.0, 0.0
