@@ -80,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[10, 11, 12], help="tuning seeds (never 0-4)")
     parser.add_argument("--strengths", nargs="*", type=float, default=[0.1, 0.3], help="--head-grad-scale values for MONA")
-    parser.add_argument("--supervised-lrs", nargs="*", type=float, default=[0.025, 0.05, 0.1, 0.2])
+    parser.add_argument("--supervised-lrs", nargs="*", type=float, default=[0.05, 0.1, 0.2])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--root", default=None)
     parser.add_argument("--runs", default="benchmarks/runs/acdc_tuning")
