@@ -2,8 +2,8 @@
 
 ``os.replace`` is atomic on one file system, so a reader (or a resumed run) sees either the
 old file or the complete new one, never a half-written file; on any error the temporary
-file is removed and the target is left as it was. No torch import here, so light modules
-(the CLI's parsers, the lecture export) can use it.
+file is removed and the target is left as it was. No torch import at module level, so light
+modules (the CLI's parsers, the lecture export) can use it.
 """
 from __future__ import annotations
 
@@ -56,3 +56,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
 def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically (torch is imported here, not by the module)."""
+    import torch
+
+    atomic_write(Path(path), lambda handle: torch.save(obj, handle))

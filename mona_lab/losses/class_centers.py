@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from mona_lab.atomic_files import atomic_write
+from mona_lab.atomic_files import atomic_torch_save
 
 CACHE_ENV_VAR = "MONA_LAB_CACHE_DIR"
 CENTER_METHODS = ("auto", "simplex", "gd")
@@ -137,10 +137,6 @@ def _gradient_descent_centers(num_classes: int, dim: int, steps: int, tau: float
     return best
 
 
-def _save_atomically(tensor: torch.Tensor, path: Path) -> None:
-    atomic_write(path, lambda handle: torch.save(tensor, handle))
-
-
 def _load_cached(path: Path, shape: tuple[int, int]) -> torch.Tensor | None:
     if not path.is_file():
         return None
@@ -215,7 +211,7 @@ def uniform_class_centers(
     if centers is None:
         centers = _gradient_descent_centers(num_classes, dim, steps, float(tau), seed).to(torch.float32)
         try:
-            _save_atomically(centers, path)
+            atomic_torch_save(centers, path)
         except OSError as err:  # a read-only home must not stop training
             warnings.warn(f"could not write class-centre cache {path} ({err}); continuing without it")
     _MEMORY_CACHE[key] = centers

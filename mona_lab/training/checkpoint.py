@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from mona_lab.atomic_files import atomic_write
+from mona_lab.atomic_files import atomic_torch_save  # called by name here, so a test can patch it
 from mona_lab.errors import MonaLabError
 
 if TYPE_CHECKING:
@@ -33,11 +33,6 @@ if TYPE_CHECKING:
     from mona_lab.methods import Method
 
 CHECKPOINT_FORMAT = 1
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename over ``path``."""
-    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -38,7 +38,7 @@ Modules: `mona_lab.lab.lecture.notebooks` (finding, picking and preparing the no
 from __future__ import annotations
 
 from mona_lab.lab.lecture.command import add_lecture_commands
-from mona_lab.lab.lecture.export import LectureExport, LecturePage, atomic_write_text, export_lecture
+from mona_lab.lab.lecture.export import LectureExport, LecturePage, export_lecture, write_lecture_file
 from mona_lab.lab.lecture.notebooks import (
     NOTEBOOK_PATTERN,
     PLOTLY_MIMETYPE,
@@ -61,7 +61,6 @@ __all__ = [
     "LecturePage",
     "add_lecture_commands",
     "add_plotly_html",
-    "atomic_write_text",
     "discover_notebooks",
     "export_lecture",
     "external_references",
@@ -71,4 +70,5 @@ __all__ = [
     "replace_widget_views",
     "select_notebooks",
     "split_at_headings",
+    "write_lecture_file",
 ]

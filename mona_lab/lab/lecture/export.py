@@ -88,7 +88,7 @@ def _nbconvert():
     return nbformat, offline, ExecutePreprocessor, CellExecutionError
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def write_lecture_file(path: Path, text: str) -> None:
     """A lecture file (HTML, world-readable 0644) written atomically."""
     _atomic_write(Path(path), text.encode("utf-8"))
 
@@ -204,8 +204,8 @@ def export_lecture(
         page, deck = target / f"{path.stem}.html", target / f"{path.stem}.slides.html"
         _write_resources(target, page_resources)
         _write_resources(target, slide_resources)
-        atomic_write_text(page, body)
-        atomic_write_text(deck, slides)
+        write_lecture_file(page, body)
+        write_lecture_file(deck, slides)
         failures = page_exporter.math_failures
         entry = LecturePage(path, notebook_title(nb), page, deck, time.perf_counter() - started, list(failures))
         export.pages.append(entry)
@@ -213,5 +213,5 @@ def export_lecture(
             progress(f"{path.name}: {entry.seconds:.1f} s -> {page.name}, {deck.name}")
             for failure in failures:
                 progress(f"{path.name}: equation shown as LaTeX source: {failure}")
-    atomic_write_text(export.index, _index_html(export.pages, fast, executed=execute))
+    write_lecture_file(export.index, _index_html(export.pages, fast, executed=execute))
     return export
