@@ -29,8 +29,21 @@ from mona_lab.lab.dynamics_mechanisms import instance_logit_demo, scale_invarian
 STUDY_FORMAT = 1
 STUDY_FILE = "training_dynamics.json"
 LAYERS = ("first_conv", "bottleneck_conv", "classifier")
-# the protection switch of the widget: the working recipe's gradient scale and the paper's
-PROTECTION = {"on: head_grad_scale 0.01 (working)": 0.01, "off: head_grad_scale 1 (paper)": 1.0}
+
+
+# the protection switch of the widget: the heads' gradient into the UNet at the working
+# recipe's scale, at the muted recipe's 0.01 (the terms barely reach the encoder) and at the
+# papers' 1 (no scaling)
+def _protection_options() -> dict[str, float]:
+    from mona_lab.config import MUTED_RECIPE, TrainConfig
+
+    working = TrainConfig.__dataclass_fields__["head_grad_scale"].default
+    muted = MUTED_RECIPE["head_grad_scale"]
+    return {f"working: head_grad_scale {working:g}": working, f"muted: head_grad_scale {muted:g}": muted,
+            "off: head_grad_scale 1 (paper)": 1.0}  # fmt: skip
+
+
+PROTECTION = _protection_options()
 
 
 # ---------------------------------------------------------------------------------------
