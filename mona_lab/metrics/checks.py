@@ -59,7 +59,7 @@ def _check_num_classes(num_classes: Any) -> int:
     return int(num_classes)
 
 
-def _check_pair(pred: Any, target: Any, num_classes: Any) -> tuple[np.ndarray, np.ndarray, int]:
+def check_pair(pred: Any, target: Any, num_classes: Any) -> tuple[np.ndarray, np.ndarray, int]:
     num_classes = _check_num_classes(num_classes)
     pred_arr = _as_label_volume(pred, "pred")
     target_arr = _as_label_volume(target, "target")
@@ -77,7 +77,7 @@ def _check_pair(pred: Any, target: Any, num_classes: Any) -> tuple[np.ndarray, n
     return pred_arr, target_arr, num_classes
 
 
-def _check_spacing(spacing: Any) -> tuple[float, float, float]:
+def check_spacing(spacing: Any) -> tuple[float, float, float]:
     if spacing is None:
         return (1.0, 1.0, 1.0)
     message = f"spacing must be three positive numbers (z, y, x) in mm, or None, got {spacing!r}"
@@ -90,7 +90,7 @@ def _check_spacing(spacing: Any) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _check_empty_asd(empty_asd: str) -> str:
+def check_empty_asd(empty_asd: str) -> str:
     if empty_asd not in EMPTY_ASD_CHOICES:
         raise ValueError(f"empty_asd must be one of {EMPTY_ASD_CHOICES}, got {empty_asd!r}")
     return empty_asd

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from mona_lab.metrics.checks import _check_pair
+from mona_lab.metrics.checks import check_pair
 
 
 def dice_per_class(pred: Any, target: Any, num_classes: int) -> np.ndarray:
@@ -32,7 +32,7 @@ def dice_per_class(pred: Any, target: Any, num_classes: int) -> np.ndarray:
         ValueError: shapes differ, a volume is not 3D, labels are out of range or not
             integers, or ``num_classes < 2``.
     """
-    pred_arr, target_arr, num_classes = _check_pair(pred, target, num_classes)
+    pred_arr, target_arr, num_classes = check_pair(pred, target, num_classes)
     confusion = np.bincount(
         (target_arr.ravel() * num_classes + pred_arr.ravel()), minlength=num_classes * num_classes
     ).reshape(num_classes, num_classes)

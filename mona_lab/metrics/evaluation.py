@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mona_lab.metrics.checks import _check_pair, _check_spacing, check_protocol
+from mona_lab.metrics.checks import check_pair, check_spacing, check_protocol
 from mona_lab.metrics.dice import dice_per_class
 from mona_lab.metrics.paper_protocol import paper_scores_per_class
 from mona_lab.metrics.surface_distance import asd_per_class
@@ -59,8 +59,8 @@ def evaluate_volume(
             or ``empty_asd`` given with ``protocol="paper"``.
     """
     protocol = check_protocol(protocol)
-    pred_arr, target_arr, num_classes = _check_pair(pred, target, num_classes)
-    sampling = _check_spacing(spacing)
+    pred_arr, target_arr, num_classes = check_pair(pred, target, num_classes)
+    sampling = check_spacing(spacing)
     if protocol == "paper":
         if empty_asd is not None:
             raise ValueError(

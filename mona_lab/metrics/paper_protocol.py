@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mona_lab.metrics.checks import _check_pair
+from mona_lab.metrics.checks import check_pair
 from mona_lab.metrics.dice import dice_per_class
 from mona_lab.metrics.surface_distance import _surface_distances
 
@@ -36,7 +36,7 @@ def paper_scores_per_class(pred: Any, target: Any, num_classes: int) -> tuple[np
     Raises:
         ValueError: see `dice_per_class`.
     """
-    pred_arr, target_arr, num_classes = _check_pair(pred, target, num_classes)
+    pred_arr, target_arr, num_classes = check_pair(pred, target, num_classes)
     dice_all = dice_per_class(pred_arr, target_arr, num_classes)
     dice = np.zeros(num_classes - 1, dtype=np.float64)
     asd = np.zeros(num_classes - 1, dtype=np.float64)

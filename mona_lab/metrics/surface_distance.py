@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from mona_lab.metrics.checks import _check_empty_asd, _check_pair, _check_spacing
+from mona_lab.metrics.checks import check_empty_asd, check_pair, check_spacing
 
 _CROSS_3D = ndimage.generate_binary_structure(3, 1)
 
@@ -39,7 +39,7 @@ def volume_diagonal(shape: Sequence[int], spacing: Sequence[float] | None = None
     Returns:
         the diagonal in mm (or voxels), the ASD given to a class present in only one mask.
     """
-    sampling = _check_spacing(spacing)
+    sampling = check_spacing(spacing)
     if len(shape) != 3:
         raise ValueError(f"shape must have three entries (D, H, W), got {tuple(shape)}")
     return float(math.sqrt(sum(((int(n) - 1) * s) ** 2 for n, s in zip(shape, sampling))))
@@ -73,9 +73,9 @@ def average_symmetric_surface_distance(
         ValueError: shapes differ or are not 3D, masks are not binary, bad ``spacing`` or
             ``empty_asd``.
     """
-    pred_arr, target_arr, _ = _check_pair(pred_mask, target_mask, 2)
-    return _asd_binary(pred_arr.astype(bool), target_arr.astype(bool), _check_spacing(spacing),
-                       _check_empty_asd(empty_asd))
+    pred_arr, target_arr, _ = check_pair(pred_mask, target_mask, 2)
+    return _asd_binary(pred_arr.astype(bool), target_arr.astype(bool), check_spacing(spacing),
+                       check_empty_asd(empty_asd))
 
 
 def _surface_distances(
@@ -128,8 +128,8 @@ def average_surface_distance(pred_mask: Any, target_mask: Any, spacing: Sequence
         ValueError: shapes differ or are not 3D, masks are not binary, bad ``spacing``, or a
             mask is empty (the distance is undefined; medpy raises ``RuntimeError`` there).
     """
-    pred_arr, target_arr, _ = _check_pair(pred_mask, target_mask, 2)
-    sampling = _check_spacing(spacing)
+    pred_arr, target_arr, _ = check_pair(pred_mask, target_mask, 2)
+    sampling = check_spacing(spacing)
     for name, arr in (("pred_mask", pred_arr), ("target_mask", target_arr)):
         if not arr.any():
             raise ValueError(
@@ -165,9 +165,9 @@ def asd_per_class(
     Raises:
         ValueError: see `dice_per_class`; also bad ``spacing`` or ``empty_asd``.
     """
-    pred_arr, target_arr, num_classes = _check_pair(pred, target, num_classes)
-    sampling = _check_spacing(spacing)
-    empty_asd = _check_empty_asd(empty_asd)
+    pred_arr, target_arr, num_classes = check_pair(pred, target, num_classes)
+    sampling = check_spacing(spacing)
+    empty_asd = check_empty_asd(empty_asd)
     return np.array(
         [_asd_binary(pred_arr == c, target_arr == c, sampling, empty_asd) for c in range(1, num_classes)],
         dtype=np.float64,
