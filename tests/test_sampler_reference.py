@@ -34,7 +34,7 @@ from mona_lab.samplers import (
     sample_pixels,
     theoretical_moments,
 )
-from mona_lab.samplers import costs
+from mona_lab.samplers import fast_route
 from mona_lab.samplers.allocation import allocate, allocation_law
 from mona_lab.samplers.reference import REFERENCE_SAMPLERS, proportional_allocation
 
@@ -81,7 +81,7 @@ def _large() -> torch.Tensor:
     mask = torch.stack([_disc((32, 32), (11, 14), 10), _disc((32, 32), (20, 9), 8)])
     mask[0, 2:30, 27] = True
     mask[1, 28, 1:31] = True
-    assert costs.use_cell_route(7, mask.numel())
+    assert fast_route.use_cell_route(7, mask.numel())
     return mask
 
 
@@ -101,7 +101,7 @@ def _draw(sampler: str, mask, n, method, generator, grid, dims):
         return REFERENCE_SAMPLERS[method](mask, n, generator, grid, dims)
     factor = 0 if sampler == "cells" else 10**12  # force the route
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(costs, "CELL_ROUTE_FACTOR", factor)
+        patch.setattr(fast_route, "CELL_ROUTE_FACTOR", factor)
         return sample_pixels(mask, n, method, generator, grid, dims)
 
 

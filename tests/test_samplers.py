@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mona_lab.samplers import cell_route, costs, fast_mirror, layout
+from mona_lab.samplers import fast_route
 from mona_lab.samplers import (
     SAMPLING_METHODS,
     group_centres,
@@ -33,7 +33,7 @@ def route(request, monkeypatch):
     """Run a test through both SG/SAG routes: the listing of every mask pixel (large
     ``n``) and the rejection from grid cells (small ``n`` on a large mask)."""
     factor = 0 if request.param == "cells" else 10**12
-    monkeypatch.setattr(costs, "CELL_ROUTE_FACTOR", factor)
+    monkeypatch.setattr(fast_route, "CELL_ROUTE_FACTOR", factor)
     return request.param
 
 
@@ -98,7 +98,7 @@ def test_expected_weight_is_uniform_over_the_mask(method, n, tries, monkeypatch,
     rejection with frequent fallback to the list (one try).
     """
     if tries is not None:
-        monkeypatch.setattr(costs, "REJECTION_TRIES", tries)
+        monkeypatch.setattr(fast_route, "REJECTION_TRIES", tries)
     mask = _irregular_mask()
     inside = torch.nonzero(mask.reshape(-1)).squeeze(1)
     slot = torch.full((mask.numel(),), -1, dtype=torch.long)
@@ -309,7 +309,7 @@ def test_sag_pairs_in_three_dimensions(packed, monkeypatch, route):
     """3-D groups: pairs agree with the reference `mirror_index`, with the centroid sums
     packed into one integer or kept per axis (the route for very large groups)."""
     if not packed:
-        monkeypatch.setattr(fast_mirror, "packable", lambda total, sides: False)
+        monkeypatch.setattr(fast_route, "packable", lambda total, sides: False)
     axes = (torch.arange(6), torch.arange(8), torch.arange(7))
     zz, yy, xx = torch.meshgrid(*axes, indexing="ij")
     mask = (zz - 2) ** 2 + (yy - 3) ** 2 + (xx - 4) ** 2 < 10
@@ -496,19 +496,19 @@ def test_cell_statistics_match_the_reference_groups(shape, grid, dims, float32,
                                                     monkeypatch):
     """The cell route's group sizes and coordinate sums (one matrix product over the
     cells, in float32 or float64) equal `group_ids` counts and the listing route's."""
-    monkeypatch.setattr(cell_route, "exact_in_float32", lambda sides: float32)
+    monkeypatch.setattr(fast_route, "exact_in_float32", lambda sides: float32)
     mask = torch.rand(shape, generator=torch.Generator().manual_seed(1)) < 0.6
     batch, spatial = shape[0], tuple(shape[1:])
     cells = (grid,) * dims if isinstance(grid, int) else grid
-    tables = layout.grid_layout(batch, spatial, cells, "cpu")
-    group_major = layout.to_group_major(mask, cells, tables.sides)
-    counts, sums = cell_route.cell_statistics(group_major, tables)
+    tables = fast_route.grid_layout(batch, spatial, cells, "cpu")
+    group_major = fast_route.to_group_major(mask, cells, tables.sides)
+    counts, sums = fast_route.cell_statistics(group_major, tables)
     ids = group_ids(mask, grid, dims)
     assert torch.equal(counts, torch.bincount(ids[ids >= 0], minlength=counts.numel()))
     pos = torch.nonzero(group_major).squeeze(1)
-    starts, listed_counts = layout.group_bounds(pos, tables.edges)
+    starts, listed_counts = fast_route.group_bounds(pos, tables.edges)
     assert torch.equal(counts, listed_counts)
-    assert torch.equal(sums, fast_mirror.coordinate_sums(pos, starts, listed_counts, tables))
+    assert torch.equal(sums, fast_route.coordinate_sums(pos, starts, listed_counts, tables))
 
 
 def test_cell_route_is_the_default_for_few_draws_on_a_large_mask(monkeypatch):
@@ -518,13 +518,13 @@ def test_cell_route_is_the_default_for_few_draws_on_a_large_mask(monkeypatch):
     yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
     mask = torch.stack([(yy - 20) ** 2 + (xx - 30) ** 2 < 150,
                         (yy - 40) ** 2 + (xx - 25) ** 2 < 300])
-    assert costs.use_cell_route(8, mask.numel())
+    assert fast_route.use_cell_route(8, mask.numel())
     partner = mirror_index(mask, 4).reshape(-1)
     ids = group_ids(mask, 4).reshape(-1)
     weights = group_statistics(mask.float(), mask, 4).weights
     listed = []
-    original = cell_route.list_cells
-    monkeypatch.setattr(cell_route, "list_cells",
+    original = fast_route.list_cells
+    monkeypatch.setattr(fast_route, "list_cells",
                         lambda *a: listed.append(1) or original(*a))
     generator = torch.Generator().manual_seed(0)
     totals = torch.zeros(weights.numel(), dtype=torch.float64)

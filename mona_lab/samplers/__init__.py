@@ -38,12 +38,11 @@ Where each idea lives (read the first three to understand ARCO; the rest is spee
                   `stratification_gain`).
 ``sample``        `sample_pixels`, the public entry point: checks, then picks a route.
 ``allocation``    proportional allocation with randomised rounding, and its exact law.
-``listed_route``  fast SG/SAG for many draws: list the mask's pixels in group order.
-``cell_route``    fast SG/SAG for few draws on a large mask: rejection from grid cells.
-``layout``        the group-major pixel order both fast routes work in.
-``fast_mirror``   the mirror map on that order (fast twin of `mirror_index`).
-``uniform_draws`` uniform ranks inside many groups at once.
-``costs``         the routes' cost knobs (they never change the law).
+``fast_route``    the fast SG/SAG routes: the listed route (many draws: list the mask's
+                  pixels in group order), the cell route (few draws on a large mask:
+                  rejection from grid cells), the group-major layout both work in, the
+                  mirror map on it (fast twin of `mirror_index`), uniform ranks inside many
+                  groups at once, and the cost knobs (they never change the law).
 ``block``         the public code's biased strata (teaching only).
 ``checks``        argument checking and `SAMPLING_METHODS`.
 """

@@ -6,8 +6,8 @@ pairs a pixel ``p`` with its mirror image ``p'`` through the group's centre,
 ``c_m - p = p' - c_m`` (`group_centres`, `mirror_index`).
 
 These functions work on the whole mask at once and are the readable definitions; the
-fast routes compute the same things on the group-major layout (`mona_lab.samplers.layout`,
-`mona_lab.samplers.fast_mirror`), and the tests check that both agree.
+fast routes compute the same things on the group-major layout (`mona_lab.samplers.fast_route`),
+and the tests check that both agree.
 """
 from __future__ import annotations
 

@@ -15,9 +15,7 @@ from typing import Sequence
 
 import torch
 
-from mona_lab.samplers import costs
 from mona_lab.samplers.block import block_picks
-from mona_lab.samplers.cell_route import cell_route
 from mona_lab.samplers.checks import (
     check_count,
     check_generator,
@@ -25,8 +23,13 @@ from mona_lab.samplers.checks import (
     check_mask,
     check_method,
 )
-from mona_lab.samplers.layout import grid_layout, to_group_major
-from mona_lab.samplers.listed_route import listed_route
+from mona_lab.samplers.fast_route import (
+    cell_route,
+    grid_layout,
+    listed_route,
+    to_group_major,
+    use_cell_route,
+)
 
 
 def sample_pixels(
@@ -69,10 +72,10 @@ def sample_pixels(
       Output order: ``indices[0:2Q:2]`` and ``indices[1:2Q:2]`` are the ``Q`` pairs,
       the remaining ``n - 2Q`` the single draws.
     * Cost (SG and SAG): few draws on a large mask take the cell route
-      (`cell_route.cell_route`): group sizes and centroids from one matrix product over
+      (`fast_route.cell_route`): group sizes and centroids from one matrix product over
       the grid cells and every draw by rejection from its cell, so the mask's pixels
       are never listed (NS must list them). Otherwise all mask pixels are listed in
-      group order (`listed_route.listed_route`). Both routes draw from the same law;
+      group order (`fast_route.listed_route`). Both routes draw from the same law;
       only the random stream differs.
     * ``block`` (the authors' public code, for teaching): the mask pixels in raster order
       are cut into ``S = B * prod(grid)`` blocks of ``ceil(K / S)`` consecutive pixels
@@ -131,7 +134,7 @@ def sample_pixels(
     else:
         layout = grid_layout(batch, spatial, cells, str(device))
         group_major = to_group_major(mask.reshape((batch,) + spatial), cells, layout.sides)
-        route = cell_route if costs.use_cell_route(n, group_major.numel()) else listed_route
+        route = cell_route if use_cell_route(n, group_major.numel()) else listed_route
         indices = route(group_major, layout, n, method, generator)
         if indices is None:
             return empty
