@@ -17,7 +17,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for name in (
             "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
             "device", "out", "resume", "width", "embed_dim", "lr", "optimizer", "lr_schedule", "lr_step_every", "validate_every",
-            "checkpoint_every", "checkpoint_minutes", "temperature_schedule", "num_queries", "num_negatives", "unsup_weighting",
+            "checkpoint_every", "checkpoint_minutes", "temperature_schedule", "contrast_temperature", "tau_min", "tau_max",
+            "temperature_period", "num_queries", "num_negatives", "unsup_weighting",
             "unsup_rampup", "head_grad_scale", "bn_statistics", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "eqv_fraction", "lambda_nn", "lambda_contrast",
             "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
         )  # fmt: skip
@@ -109,6 +110,13 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-schedule", choices=("step", "poly"), default=None, help="step (default) or poly (0.9)")
     p.add_argument("--lr-step-every", type=int, default=None, help="step schedule: divide the lr by 10 every N iterations of a stage (2500)")
     p.add_argument("--temperature-schedule", default=None, help="fixed, cosine, step, random or oscillating")
+    p.add_argument("--contrast-temperature", type=float, default=None, help="tau of the pixel contrast under the fixed schedule (default 0.5)")
+    p.add_argument("--tau-min", type=float, default=None, help="smallest tau of a varying schedule (ACTION++ Eq. 6; default 0.1)")
+    p.add_argument("--tau-max", type=float, default=None, help="largest tau of a varying schedule (default 1.0)")
+    p.add_argument(
+        "--temperature-period", type=float, default=None,
+        help="a periodic schedule repeats every this fraction of the stage (ACTION++ Table 6's T / #iterations; default 1)",
+    )  # fmt: skip
     p.add_argument("--num-queries", type=int, default=None)
     p.add_argument("--num-negatives", type=int, default=None)
     p.add_argument(

@@ -255,3 +255,11 @@ def test_the_phantom_a_run_sees_is_recorded_not_read_from_the_environment(tmp_pa
     assert TrainConfig.load(out / "config.json").phantom_fast is True  # recorded, whatever the environment
     with pytest.raises(MonaLabError, match="phantom only"):
         TrainConfig(method="mona", out="x", dataset="acdc", phantom_fast=True)
+
+
+def test_the_temperatures_are_cli_options(tmp_path):
+    out = tmp_path / "tau"
+    assert main(["train", "--method", "action++", "--iterations", "1", "--pretrain-iterations", "0", "--out", str(out), *SMALL,
+                 "--tau-min", "0.2", "--tau-max", "0.8", "--temperature-period", "0.5", "--contrast-temperature", "0.3"]) == 0  # fmt: skip
+    config = TrainConfig.load(out / "config.json")
+    assert (config.tau_min, config.tau_max, config.temperature_period, config.contrast_temperature) == (0.2, 0.8, 0.5, 0.3)
