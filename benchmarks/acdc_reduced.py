@@ -68,8 +68,9 @@ DEFAULT_METHODS = [
 
 
 # spec -> (the `mona-lab train` method, extra flags): `core` is MONA with its three principles
-# off (MONA Table III's vanilla: the teacher-student core of GLCon, L_contrast on uniform
-# queries and L_unsup, without hard queries, L_eqv or L_nn)
+# off (MONA Table III's vanilla: the GLCon warm start, L_sup and the teacher's pseudo-labels
+# L_unsup; tailness off drops the whole pixel contrast, as MONA Tables III/VI switch it,
+# consistency off drops L_eqv, diversity off drops L_nn)
 SPEC_METHODS = {"core": ("mona", ["--without", "tailness", "consistency", "diversity"])}
 
 
