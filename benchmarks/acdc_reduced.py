@@ -59,7 +59,7 @@ from pathlib import Path
 
 from mona_lab.atomic_files import atomic_write_text
 from mona_lab.metrics import paired_interval
-from mona_lab.training.dynamics import median_term_shares
+from mona_lab.training.dynamics import median_term_shares, read_dynamics
 
 BAR_METHODS = ("supervised", "mona", "arco-sg", "action++")  # the issue's required comparison
 DEFAULT_METHODS = [
@@ -131,8 +131,6 @@ def run_one(cmd: list[str], out: Path, root: str, threads: int = 1) -> dict:
     metrics = json.loads((out / "metrics.json").read_text())
     dynamics = None
     if (out / "dynamics.csv").exists():
-        from mona_lab.training.dynamics import read_dynamics
-
         columns = read_dynamics(out / "dynamics.csv")  # NaN (a term absent at that step) -> null
         dynamics = {k: [None if isinstance(v, float) and v != v else v for v in vs] for k, vs in columns.items()}
     curve = []
@@ -157,6 +155,15 @@ def run_one(cmd: list[str], out: Path, root: str, threads: int = 1) -> dict:
     return record
 
 
+def share_summary(records) -> dict[str, list[float]]:
+    """Each term's ``[median, smallest]`` over runs of the runs' median gradient shares."""
+    shares: dict[str, list[float]] = {}
+    for record in records:
+        for term, share in (record.get("shares") or {}).items():
+            shares.setdefault(term, []).append(share)
+    return {term: [statistics.median(v), min(v)] for term, v in sorted(shares.items())}
+
+
 def summarise(results: dict[str, dict[int, dict]]) -> dict:
     """``summary[method]["dice"][class or "mean"] = [mean, sd]`` (population sd over seeds)."""
     summary = {}
@@ -172,16 +179,12 @@ def summarise(results: dict[str, dict[int, dict]]) -> dict:
             values = [r["mean_asd"] if c == "mean" else r["per_class"][c]["asd"] for r in runs]
             asd[c] = [statistics.mean(values), statistics.pstdev(values)]
         cpu = [r["cpu_seconds"] for r in runs if r["cpu_seconds"] is not None]
-        shares: dict[str, list[float]] = {}
-        for r in runs:
-            for term, share in (r.get("shares") or {}).items():
-                shares.setdefault(term, []).append(share)
         summary[spec] = {
             "dice": dice, "asd": asd, "mean_asd": asd["mean"][0], "seeds": sorted(by_seed),
             "cpu_seconds": statistics.mean(cpu) if cpu else None,
             # each term's gradient share at the bottleneck: [median, smallest] over seeds of
             # the runs' fine-tuning medians (issue 22: a term acts when it is >= 0.01)
-            "shares": {term: [statistics.median(v), min(v)] for term, v in sorted(shares.items())},
+            "shares": share_summary(runs),
         }  # fmt: skip
     return summary
 

@@ -27,6 +27,7 @@ a run with a ``record.json`` is never re-run); the summary is rewritten after ea
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import statistics
@@ -41,6 +42,7 @@ MIN_SHARE = 0.01  # issue 22: every enabled term's median share at the bottlenec
 HERE = Path(__file__).resolve().parent
 
 
+@functools.lru_cache(maxsize=None)
 def _benchmark():
     spec = importlib.util.spec_from_file_location("acdc_reduced", HERE / "acdc_reduced.py")
     module = importlib.util.module_from_spec(spec)
@@ -53,13 +55,9 @@ def summarise_setting(by_seed: dict[int, dict]) -> dict:
     """One setting's runs: mean and sd of mean Dice over seeds, each term's share
     ``[median, smallest]`` over seeds, and the per-seed rows."""
     dice = [r["mean_dice"] for r in by_seed.values()]
-    shares: dict[str, list[float]] = {}
-    for record in by_seed.values():
-        for term, share in (record.get("shares") or {}).items():
-            shares.setdefault(term, []).append(share)
     return {
         "mean_dice": [statistics.mean(dice), statistics.pstdev(dice)],
-        "shares": {t: [statistics.median(v), min(v)] for t, v in sorted(shares.items())},
+        "shares": _benchmark().share_summary(by_seed.values()),
         "per_seed": {str(s): {"mean_dice": r["mean_dice"], "shares": r.get("shares"), "command": r["command"],
                               "cpu_seconds": r.get("cpu_seconds")} for s, r in sorted(by_seed.items())},
     }  # fmt: skip

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -180,7 +181,5 @@ def median_term_shares(columns: dict[str, list], layer: str = "bottleneck_conv",
                 continue
             ratios.append(term / sup)
         if ratios:
-            ratios.sort()
-            mid = len(ratios) // 2
-            shares[key.split(":", 1)[1]] = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+            shares[key.split(":", 1)[1]] = statistics.median(ratios)
     return shares
