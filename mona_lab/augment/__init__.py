@@ -34,6 +34,8 @@ Where each idea lives (one module each):
   `sample_deformation`, `jacobian_determinant` (the diffeomorphic part);
 - `intensity`: `IntensityChange`, `sample_intensity` (contrast and brightness);
 - `cutmix`: `CutMix`, `sample_cutmix`;
+- `crops3d`: `rot_flip_3d`, `random_crop_3d`, `pad_to_size_3d` (the LA literature's 3D
+  training augmentation of UA-MT, on ``[D, H, W]`` tensors, separate from the 2D views);
 - `views`: `sample_spatial_transform` (affine then deformation), `AugmentedView`,
   `weak_view`, `strong_view` (a view, step by step);
 - `_random`: the generator-device draws every ``sample_*`` uses (private).
@@ -41,6 +43,7 @@ Where each idea lives (one module each):
 from __future__ import annotations
 
 from mona_lab.augment.configs import StrongAugmentConfig, WeakAugmentConfig
+from mona_lab.augment.crops3d import pad_to_size_3d, random_crop_3d, rot_flip_3d
 from mona_lab.augment.cutmix import CutMix, sample_cutmix
 from mona_lab.augment.deformation import (
     integrate_velocity,
@@ -70,6 +73,9 @@ __all__ = [
     "identity_grid",
     "integrate_velocity",
     "jacobian_determinant",
+    "pad_to_size_3d",
+    "random_crop_3d",
+    "rot_flip_3d",
     "sample_affine",
     "sample_cutmix",
     "sample_deformation",

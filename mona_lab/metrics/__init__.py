@@ -100,9 +100,15 @@ The package, one idea per module (every name is re-exported here):
 - `mona_lab.metrics.evaluation`: `evaluate_volume` (the protocol switch), `per_volume_rows`,
   `per_volume_csv`, `summarise`;
 - `mona_lab.metrics.prediction`: `predict_volume`, slice-by-slice inference;
+- `mona_lab.metrics.sliding_window`: `sliding_window_predict`, `sliding_window_labels`,
+  `sliding_window_starts`, `scaled_stride`, 3D sliding-window inference (UA-MT's
+  ``test_util.py``, the LA setting);
+- `mona_lab.metrics.binary_metrics`: `binary_scores` (`BINARY_SCORE_NAMES`), the LA
+  literature's Dice, Jaccard, 95HD and directed ASD of a binary mask, in voxels;
 - `mona_lab.metrics.checks`: argument checks, `PROTOCOL_CHOICES`, `check_protocol`;
 - `mona_lab.metrics.paired`: `paired_interval`, a paired difference over seeds with its t interval.
 """
+from mona_lab.metrics.binary_metrics import BINARY_SCORE_NAMES, binary_scores
 from mona_lab.metrics.checks import (
     EMPTY_ASD_CHOICES,
     PROTOCOL_CHOICES,
@@ -120,6 +126,12 @@ from mona_lab.metrics.evaluation import (
 from mona_lab.metrics.paired import paired_interval
 from mona_lab.metrics.paper_protocol import paper_scores_per_class
 from mona_lab.metrics.prediction import predict_volume
+from mona_lab.metrics.sliding_window import (
+    scaled_stride,
+    sliding_window_labels,
+    sliding_window_predict,
+    sliding_window_starts,
+)
 from mona_lab.metrics.surface_distance import (
     asd_per_class,
     average_surface_distance,
@@ -128,6 +140,7 @@ from mona_lab.metrics.surface_distance import (
 )
 
 __all__ = [
+    "BINARY_SCORE_NAMES",
     "EMPTY_ASD_CHOICES",
     "PER_VOLUME_COLUMNS",
     "PROTOCOL_CHOICES",
@@ -135,6 +148,7 @@ __all__ = [
     "asd_per_class",
     "average_surface_distance",
     "average_symmetric_surface_distance",
+    "binary_scores",
     "check_protocol",
     "dice_per_class",
     "evaluate_volume",
@@ -143,6 +157,10 @@ __all__ = [
     "per_volume_csv",
     "per_volume_rows",
     "predict_volume",
+    "scaled_stride",
+    "sliding_window_labels",
+    "sliding_window_predict",
+    "sliding_window_starts",
     "summarise",
     "volume_diagonal",
 ]
