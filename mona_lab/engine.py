@@ -12,7 +12,7 @@ The engine itself lives in `mona_lab.training`, one idea per module:
   exact resume (`model_state`, `atomic_torch_save`, `load_checkpoint`, RNG states);
 - `mona_lab.training.validation`: `evaluate_volumes`, `evaluate_checkpoint`,
   `load_trained_model`;
-- `mona_lab.training.optim`: `build_optimizer`, `learning_rate`, `contrast_temperature`;
+- `mona_lab.training.optim`: `build_optimizer`, `learning_rate`, `temperature_schedule` (a stage's tau, built once);
 - `mona_lab.training.logs`: ``log.csv`` (`LOG_COLUMNS`) and the progress bar;
   `mona_lab.training.dynamics`: ``dynamics.csv``;
 - `mona_lab.training.run_folder`, `mona_lab.training.stop_request` (`TrainingInterrupted`)

@@ -2,28 +2,47 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
-from mona_lab.config import DATASET_CHOICES, METHOD_CHOICES, RECIPES, TrainConfig, recipe_options
+from mona_lab.config import DATASET_CHOICES, RECIPES, TrainConfig, recipe_options
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def config_flags() -> list[dataclasses.Field]:
+    """The `TrainConfig` fields ``mona-lab train`` offers as ``--NAME`` flags (those declared with
+    `mona_lab.config.train_config.option`: help, choices and default written once, on the field)."""
+    return [f for f in dataclasses.fields(TrainConfig) if "help" in f.metadata]
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--NAME`` per `config_flags` field: a bool field is a switch, an ``int`` / ``float``
+    field parses as one, anything else is a string; every flag defaults to ``None`` (not given:
+    the recipe's or `TrainConfig`'s value), and the help ends with the field's default."""
+    for f in config_flags():
+        kind = str(f.type)
+        help = f.metadata["help"]
+        if f.default is not dataclasses.MISSING and f.default is not None and not f.metadata["required"]:
+            help += f" (default {f.default})"
+        options = {"default": None, "help": help.replace("%", "%%")}
+        if kind.startswith("bool"):
+            options["action"] = "store_true"
+        else:
+            options["type"] = int if kind.startswith("int") else float if kind.startswith("float") else str
+            if options["type"] is not str:
+                options["metavar"] = "N" if options["type"] is int else "X"
+            options["required"] = f.metadata["required"]
+            if f.metadata["choices"] is not None:
+                options["choices"] = f.metadata["choices"]
+        parser.add_argument("--" + f.name.replace("_", "-"), **options)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The `TrainConfig` of a parsed ``mona-lab train`` command line: the ``--recipe``'s fields,
+    overridden by every flag given."""
     from mona_lab.data import parse_labeled
-    from mona_lab.engine import train
 
     options = recipe_options(args.recipe)  # explicit flags below override the recipe's fields
-    options.update({
-        name: getattr(args, name)
-        for name in (
-            "method", "dataset", "root", "iterations", "pretrain_iterations", "image_size", "batch_size", "seed",
-            "device", "out", "resume", "width", "embed_dim", "lr", "optimizer", "lr_schedule", "lr_step_every", "validate_every",
-            "checkpoint_every", "checkpoint_minutes", "temperature_schedule", "contrast_temperature", "tau_min", "tau_max",
-            "temperature_period", "num_queries", "num_negatives", "unsup_weighting",
-            "unsup_rampup", "head_grad_scale", "bn_statistics", "representation_hidden_ratio", "dropout_kind", "dynamics_every", "nn_unlabeled_only", "eqv_intensity", "eqv_fraction", "lambda_nn", "lambda_contrast",
-            "lambda_eqv", "lambda_unsup", "confidence_threshold", "pseudo_label_threshold", "ema_momentum",
-        )  # fmt: skip
-        if getattr(args, name) is not None
-    })
+    options.update({f.name: getattr(args, f.name) for f in config_flags() if getattr(args, f.name) is not None})
     if args.phantom_size is not None:
         options["phantom_fast"] = args.phantom_size == "fast"
     if args.ema_warmup is not None:
@@ -34,7 +53,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         options["strong_labeled"] = args.student_labeled_view == "strong"
     for principle in ("tailness", "consistency", "diversity"):
         options[principle] = principle not in args.without
-    config = TrainConfig(**options)
+    return TrainConfig(**options)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mona_lab.engine import train
+
+    config = config_from_args(args)
     pre = config.resolved_pretrain_iterations
     stages = f" ({pre} pre-training + {config.iterations})" if pre else ""
     print(
@@ -91,45 +116,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one method (writes config.json, log.csv, last.pt, metrics.json)")
-    p.add_argument("--method", required=True, choices=METHOD_CHOICES, metavar="METHOD", help=", ".join(METHOD_CHOICES))
-    p.add_argument("--dataset", default="phantom", choices=DATASET_CHOICES, metavar="NAME", help=", ".join(DATASET_CHOICES))
-    p.add_argument("--root", default=None, help="data folder (ACDC: else $MONA_LAB_ACDC, then data/ACDC)")
+    add_config_flags(p)  # every TrainConfig field declared with option(...)
+    # the flags below name a field in another form (a count or ratio, a word for a bool, a list)
     p.add_argument("--labeled", required=True, help="labelled patients: a count (3) or a ratio (0.05 or 5%%)")
-    p.add_argument("--iterations", type=int, required=True, help="main (fine-tuning) iterations")
-    p.add_argument("--pretrain-iterations", type=int, default=None, help="pre-training iterations (default: half of --iterations)")
-    p.add_argument("--image-size", type=int, default=None, help="working size (default 128)")
-    p.add_argument("--batch-size", type=int, default=None, help="slices per step, half labelled (default 6)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--out", required=True, help="output folder (must be new unless --resume)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
-    p.add_argument("--width", type=float, default=None, help="UNet width multiplier (1.0: 16..256 channels)")
-    p.add_argument("--embed-dim", type=int, default=None, help="embedding size (512 MONA, 128 ACTION++)")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--optimizer", choices=("sgd", "adamw"), default=None, help="sgd (default, the papers) or adamw")
-    p.add_argument("--lr-schedule", choices=("step", "poly"), default=None, help="step (default) or poly (0.9)")
-    p.add_argument("--lr-step-every", type=int, default=None, help="step schedule: divide the lr by 10 every N iterations of a stage (2500)")
-    p.add_argument("--temperature-schedule", default=None, help="fixed, cosine, step, random or oscillating")
-    p.add_argument("--contrast-temperature", type=float, default=None, help="tau of the pixel contrast under the fixed schedule (default 0.5)")
-    p.add_argument("--tau-min", type=float, default=None, help="smallest tau of a varying schedule (ACTION++ Eq. 6; default 0.1)")
-    p.add_argument("--tau-max", type=float, default=None, help="largest tau of a varying schedule (default 1.0)")
-    p.add_argument(
-        "--temperature-period", type=float, default=None,
-        help="a periodic schedule repeats every this fraction of the stage (ACTION++ Table 6's T / #iterations; default 1)",
-    )  # fmt: skip
-    p.add_argument("--num-queries", type=int, default=None)
-    p.add_argument("--num-negatives", type=int, default=None)
     p.add_argument(
         "--student-labeled-view", choices=("strong", "weak"), default=None,
         help="augmentation of the labelled slices the student's L_sup sees (default weak, as the supervised baseline; strong = paper)",
-    )  # fmt: skip
-    p.add_argument(
-        "--unsup-weighting", choices=("mask", "share", "dice_ce"), default=None,
-        help="L_unsup: Dice+CE on confident pixels (dice_ce, default), CE on confident pixels (mask) or CE on all pixels times the confident share (share, paper)",
-    )  # fmt: skip
-    p.add_argument(
-        "--unsup-rampup", type=float, default=None,
-        help="sigmoid ramp-up of the auxiliary loss weights over this fraction of fine-tuning (default 0: none)",
     )  # fmt: skip
     p.add_argument(
         "--phantom-size", choices=("fast", "full"), default=None,
@@ -142,47 +134,8 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
         "or muted (working, with the auxiliary heads' gradient into the UNet at 1%%: the contrastive terms muted, a lesson)",
     )  # fmt: skip
     p.add_argument(
-        "--head-grad-scale", type=float, default=None,
-        help="factor on the gradient the auxiliary heads send into the UNet (paper 1; see TrainConfig)",
-    )  # fmt: skip
-    p.add_argument(
-        "--bn-statistics", choices=("labeled", "all"), default=None,
-        help="images the student's BatchNorm running statistics come from: labeled rows only (default) or every view (paper code)",
-    )  # fmt: skip
-    p.add_argument(
-        "--representation-hidden-ratio", type=float, default=None,
-        help="hidden width of the representation head's 3x3 conv as a fraction of --embed-dim (paper 1; default 0.25)",
-    )  # fmt: skip
-    p.add_argument("--nn-unlabeled-only", action="store_true", default=None, help="L_nn on unlabelled rows only")
-    p.add_argument("--eqv-intensity", action="store_true", default=None, help="T in L_eqv also changes intensity")
-    p.add_argument(
-        "--eqv-fraction", type=float, default=None,
-        help="share of the labelled and of the unlabelled rows L_eqv is computed on (default 0.5; paper 1)",
-    )
-    p.add_argument("--dropout-kind", choices=("element", "channel"), default=None, help="UNet dropout (default element)")
-    p.add_argument("--lambda-contrast", type=float, default=None, help="lambda_1, weight of L_contrast / L_anco / SAACL")
-    p.add_argument("--lambda-eqv", type=float, default=None, help="lambda_2, weight of L_eqv")
-    p.add_argument("--lambda-unsup", type=float, default=None, help="lambda_3, weight of L_unsup")
-    p.add_argument("--lambda-nn", type=float, default=None, help="lambda_4, weight of L_nn")
-    p.add_argument("--confidence-threshold", type=float, default=None, help="hard-query confidence delta (0.97)")
-    p.add_argument(
-        "--pseudo-label-threshold", type=float, default=None,
-        help="confidence a pseudo-label needs to enter L_unsup (paper 0.97; default 0.9)",
-    )  # fmt: skip
-    p.add_argument("--ema-momentum", type=float, default=None, help="EMA teacher momentum (0.99)")
-    p.add_argument(
         "--ema-warmup", choices=("on", "off"), default=None,
         help="EMA momentum min(1 - 1/(t+1), m) as in the public code (default on; off = paper as printed)",
-    )  # fmt: skip
-    p.add_argument(
-        "--dynamics-every", type=int, default=None,
-        help="write weight and per-term gradient norms to dynamics.csv every N iterations (default 100; 0 off)",
-    )  # fmt: skip
-    p.add_argument("--validate-every", type=int, default=None)
-    p.add_argument("--checkpoint-every", type=int, default=None, help="write last.pt every N iterations (default 500)")
-    p.add_argument(
-        "--checkpoint-minutes", type=float, default=None,
-        help="also write last.pt after this many minutes of wall time (default 2; 0 off); Ctrl-C writes one too",
     )  # fmt: skip
     p.add_argument(
         "--without",

@@ -21,6 +21,7 @@ from typing import Any
 
 from mona_lab.config.recipes import MUTED_RECIPE, PAPER_RECIPE
 from mona_lab.errors import MonaLabError
+from mona_lab.schedules import TEMPERATURE_KINDS
 
 METHOD_CHOICES = (
     "supervised",
@@ -40,6 +41,17 @@ PRETRAINING_METHODS = ("mona", "arco-ns", "arco-sg", "arco-sag", "action", "acti
 RESUMABLE_FIELDS = ("iterations", "device", "resume", "out", "root", "progress", "checkpoint_every", "checkpoint_minutes")
 
 
+def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, required: bool = False) -> Any:
+    """A `TrainConfig` field that ``mona-lab train`` offers as ``--NAME`` (``_`` -> ``-``).
+
+    Its help, its choices and its default are written here once: `mona_lab.train_commands`
+    builds the flag from this metadata, and `TrainConfig.__post_init__` checks the choices.
+    ``required``: the command line must give it (the dataclass default serves Python callers);
+    ``dataclasses.MISSING``: no default (Python callers must give it too).
+    """
+    return field(default=default, metadata={"help": help, "choices": choices, "required": required})
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a training run.
@@ -49,10 +61,10 @@ class TrainConfig:
     them equally between its global and local distillation stages).
     """
 
-    method: str
-    out: str
-    dataset: str = "phantom"
-    root: str | None = None
+    method: str = option(dataclasses.MISSING, "the method to train", choices=METHOD_CHOICES, required=True)
+    out: str = option(dataclasses.MISSING, "output folder (must be new unless --resume)", required=True)
+    dataset: str = option("phantom", "the data set", choices=DATASET_CHOICES)
+    root: str | None = option(None, "data folder (ACDC: else $MONA_LAB_ACDC, then data/ACDC)")
     # The built-in phantom's size: True = the fast phantom (12 patients at 64 px), False = the
     # full one (40 patients at 128 px). None (the default) is decided when the config is made,
     # from the lab size (MONA_LAB_SIZE=fast or MONA_LAB_FAST=1 -> True), and recorded in
@@ -60,32 +72,32 @@ class TrainConfig:
     # Unused (stays None) for the other data sets.
     phantom_fast: bool | None = None
     labeled: float = 3
-    iterations: int = 1000
-    pretrain_iterations: int | None = None
-    image_size: int = 128
-    batch_size: int = 6
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
+    iterations: int = option(1000, "main (fine-tuning) iterations", required=True)
+    pretrain_iterations: int | None = option(None, "pre-training iterations (default: half of --iterations)")
+    image_size: int = option(128, "working size of the slices")
+    batch_size: int = option(6, "slices per step, half labelled")
+    seed: int = option(0, "the one seed of the run (data split, initialisation, batches, augmentation)")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps")
+    resume: bool = option(False, "continue the run in --out exactly where it stopped")
     progress: bool = True
     # optimisation
-    lr: float = 0.01
+    lr: float = option(0.01, "learning rate")
     # Optimiser. Papers: "sgd" (momentum 0.9, weight decay 1e-4). "adamw" (betas 0.9/0.999,
     # the same decoupled weight decay) is offered for CPU-budget studies; see the README recipe table.
-    optimizer: str = "sgd"
+    optimizer: str = option("sgd", "sgd (the papers) or adamw", choices=("sgd", "adamw"))
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    lr_schedule: str = "step"  # "step": /10 every lr_step_every iterations; "poly": (1 - t/T)^0.9
-    lr_step_every: int = 2500
-    ema_momentum: float = 0.99
+    lr_schedule: str = option("step", "step: /10 every --lr-step-every iterations; poly: (1 - t/T)^0.9", choices=("step", "poly"))
+    lr_step_every: int = option(2500, "step schedule: divide the lr by 10 every N iterations of a stage")
+    ema_momentum: float = option(0.99, "EMA teacher momentum")
     # EMA warm-up of the public code: momentum min(1 - 1/(t+1), ema_momentum) at update t, so the
     # teacher is not a copy of the random initialisation for the first ~100 steps. The papers
     # print only "EMA decay 0.99" (False = as printed); see EMATeacher.warmup_momentum
     ema_warmup: bool = True
     amp: bool = True  # bf16 autocast on CUDA where supported; ignored on CPU
     # model
-    width: float = 1.0
-    embed_dim: int = 512
+    width: float = option(1.0, "UNet width multiplier (1.0: 16..256 channels)")
+    embed_dim: int = option(512, "embedding size (512 MONA, 128 ACTION++)")
     representation_stride: int = 4  # the representation head fuses at 1/4 resolution (cost)
     # Hidden width of the representation head's 3x3 conv as a fraction of embed_dim. Paper
     # (MONA Fig. 6): the 3x3 conv maps the 496 fused channels to m = 512 (ratio 1). Working:
@@ -95,10 +107,10 @@ class TrainConfig:
     # step cost 5.1x a supervised one in process CPU time, 3.3x with ratio 0.25 and also 3.3x
     # with 64 hidden channels (benchmarks/bench_methods.py): below 128 the head no longer
     # dominates, the student's second forward for L_eqv and the teacher's forward do.
-    representation_hidden_ratio: float = 0.25
+    representation_hidden_ratio: float = option(0.25, "hidden width of the representation head's 3x3 conv as a fraction of --embed-dim (paper 1)")
     # UNet dropout: "element" (SSL4MIS, which the papers build on; default) or "channel"
     # (nn.Dropout2d, mona_lab before issue 10: drops half the bottleneck maps at width 0.25).
-    dropout_kind: str = "element"
+    dropout_kind: str = option("element", "UNet dropout", choices=("element", "channel"))
     # Gradient that the auxiliary heads (global/local projection, representation) send into
     # the UNet, times this factor (`mona_lab.models.gradient_scale`). Paper: 1 (no scaling).
     # Working: 0.3, chosen by benchmarks/acdc_tuning.py on tuning seeds 10-12 (never the
@@ -111,7 +123,7 @@ class TrainConfig:
     # gradient started at 75x L_sup's and Dice was 0 at step 500 (seed 0, issue 22);
     # with 0.01 (`--recipe muted`, the default before issue 22) L_contrast, L_nn and SAACL
     # reach the encoder at 0.001-0.003 of L_sup's gradient: switched off in all but name.
-    head_grad_scale: float = 0.3
+    head_grad_scale: float = option(0.3, "factor on the gradient the auxiliary heads send into the UNet (paper 1; muted recipe 0.01)")
     # Images the student's BatchNorm running statistics (what evaluation normalises with) are
     # estimated from. Paper: not stated; their code puts every view through one training-mode
     # network ("all"). Working: "labeled" = only the labelled rows of the student's view (the
@@ -119,18 +131,21 @@ class TrainConfig:
     # L_eqv-transformed rows run in a second forward with the running statistics frozen.
     # Measured: a MONA run (ACDC, seed 0) scored 0.228 Dice with "all"; the same weights with
     # statistics re-estimated on clean slices scored 0.411 (mona_lab.models.batch_statistics).
-    bn_statistics: str = "labeled"
+    bn_statistics: str = option(
+        "labeled", "images the student's BatchNorm running statistics come from: labelled rows only or every view (paper code)",
+        choices=("labeled", "all"),
+    )
     local_region: int = 64  # side of the local instance-discrimination window (MONA: 64x64)
     # MONA principles (the ablation switches of MONA Tables III and VI)
     tailness: bool = True
     consistency: bool = True
     diversity: bool = True
     # pixel contrast
-    sampler: str = "ns"
+    sampler: str = field(default="ns", metadata={"choices": ("ns", "sg", "sag", "block")})  # arco-* set it
     grid: int = 4
-    num_queries: int = 256
-    num_negatives: int = 512
-    confidence_threshold: float = 0.97
+    num_queries: int = option(256, "queries of the pixel contrast per step")
+    num_negatives: int = option(512, "negative keys per query")
+    confidence_threshold: float = option(0.97, "hard-query confidence delta")
     # Student's view of the labelled rows. Paper: strong (True). Working: weak (False), the
     # view the supervised baseline learns from (FixMatch / ReCo convention); L_sup on strongly
     # augmented slices slowed learning (diagnosis: plain-strong 0.049 vs plain-weak 0.227 Dice).
@@ -145,23 +160,28 @@ class TrainConfig:
     # "dice_ce" (same core, 3 seeds): 0.506 / 0.584 / 0.395 against supervised 0.533 / 0.525
     # / 0.280. (A Dice over all C classes, mona_lab before, collapsed a run to 0: see
     # PseudoLabelLoss.)
-    unsup_weighting: str = "dice_ce"
+    unsup_weighting: str = option(
+        "dice_ce", "L_unsup: Dice+CE on confident pixels (dice_ce), CE on confident pixels (mask) or CE on all pixels times the confident share (share, paper)",
+        choices=("mask", "share", "dice_ce"),
+    )
     # Confidence a teacher pseudo-label needs to enter L_unsup. Paper: 0.97 (the same delta
     # as the hard-query threshold, ``confidence_threshold``, which keeps 0.97). Working: 0.9
     # (FixMatch / UniMatch use 0.95): a small network at a CPU budget is rarely 0.97-sure of
     # a foreground pixel, so L_unsup taught almost nothing (0.001-0.01 over a whole run).
-    pseudo_label_threshold: float = 0.9
-    contrast_temperature: float = 0.5
-    temperature_schedule: str | None = None  # None: "cosine" for action++ (ATS), else "fixed"
-    tau_min: float = 0.1
-    tau_max: float = 1.0
-    temperature_period: float = 1.0
+    pseudo_label_threshold: float = option(0.9, "confidence a pseudo-label needs to enter L_unsup (paper 0.97)")
+    contrast_temperature: float = option(0.5, "tau of the pixel contrast under the fixed schedule")
+    temperature_schedule: str | None = option(
+        None, "the contrastive temperature's schedule (default: cosine, ATS, for action++, else fixed)", choices=TEMPERATURE_KINDS
+    )
+    tau_min: float = option(0.1, "smallest tau of a varying schedule (ACTION++ Eq. 6)")
+    tau_max: float = option(1.0, "largest tau of a varying schedule")
+    temperature_period: float = option(1.0, "a periodic schedule repeats every this fraction of the stage (ACTION++ Table 6's T / #iterations)")
     # L_nn on the unlabelled rows only (MONA Sec. III-B: "given a batch of unlabeled images");
     # False: every row of the batch, as mona_lab did before (see the issue-10 diagnosis)
-    nn_unlabeled_only: bool = False
+    nn_unlabeled_only: bool = option(False, "L_nn on unlabelled rows only")
     # T in L_eqv (Eq. 6) also changes contrast/brightness of F(T(x))'s input (Eq. 6 names
     # intensity changes; they do not move pixels, so T(F(x)) only needs the spatial part)
-    eqv_intensity: bool = False
+    eqv_intensity: bool = option(False, "T in L_eqv also changes intensity")
     # Share of the labelled rows and of the unlabelled rows that L_eqv (Eq. 6) is computed on.
     # Paper: every row ("on both labeled and unlabeled data", Sec. III-B), 1.0. Working: 0.5,
     # the first half of each: the same expectation over images and transformations, estimated
@@ -170,37 +190,37 @@ class TrainConfig:
     # F(T(x)) cost more than a whole supervised step; with 1.0 a MONA fine-tuning step costs
     # 3.8x a supervised one at the papers' sizes, with 0.5 under 3x (the issue's target;
     # benchmarks/bench_methods.py).
-    eqv_fraction: float = 0.5
+    eqv_fraction: float = option(0.5, "share of the labelled and of the unlabelled rows L_eqv is computed on (paper 1)")
     # instance discrimination and diversity
     queue_size: int = 36
     num_neighbours: int = 5
     student_temperature: float = 0.1
     teacher_temperature: float = 0.01
     # loss weights: L_sup + l1 L_contrast + l2 L_eqv + l3 L_unsup + l4 L_nn (MONA Sec. III-B)
-    lambda_contrast: float = 0.01
-    lambda_eqv: float = 1.0
-    lambda_unsup: float = 1.0
-    lambda_nn: float = 1.0
+    lambda_contrast: float = option(0.01, "lambda_1, weight of L_contrast / L_anco / SAACL")
+    lambda_eqv: float = option(1.0, "lambda_2, weight of L_eqv")
+    lambda_unsup: float = option(1.0, "lambda_3, weight of L_unsup")
+    lambda_nn: float = option(1.0, "lambda_4, weight of L_nn")
     lambda_centers: float = 0.2  # ACTION++ lambda_a
     # sigmoid ramp-up of every weight but L_sup (MONA lambda_1..4; ACTION L_unsup, L_anco, SAACL)
     # over this fraction of the fine-tuning stage; 0 = constant weights as printed
-    unsup_rampup: float = 0.0
+    unsup_rampup: float = option(0.0, "sigmoid ramp-up of the auxiliary loss weights over this fraction of fine-tuning (0: none)")
     # bookkeeping
-    validate_every: int = 500
-    checkpoint_every: int = 500
+    validate_every: int = option(500, "validate (and keep best.pt) every N iterations")
+    checkpoint_every: int = option(500, "write last.pt every N iterations")
     # also write last.pt whenever this many minutes of wall time have passed since the last
     # one (0: off), so an interrupted run loses at most this much; Ctrl-C writes one too
-    checkpoint_minutes: float = 2.0
+    checkpoint_minutes: float = option(2.0, "also write last.pt after this many minutes of wall time (0 off); Ctrl-C writes one too")
     # training dynamics (dynamics.csv): weight norms of named layers and each loss term's
     # gradient norm there, every this many iterations (0: off)
-    dynamics_every: int = 100
+    dynamics_every: int = option(100, "write weight and per-term gradient norms to dynamics.csv every N iterations (0 off)")
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in METHOD_CHOICES:
-            raise MonaLabError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}")
-        if self.dataset not in DATASET_CHOICES:
-            raise MonaLabError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASET_CHOICES)}")
+        for f in dataclasses.fields(self):  # every field with choices (written once, beside the field)
+            choices, value = f.metadata.get("choices"), getattr(self, f.name)
+            if choices is not None and value is not None and value not in choices:
+                raise MonaLabError(f"unknown {f.name.replace('_', ' ')} {value!r}; choose one of {', '.join(choices)}")
         if self.dataset == "phantom" and self.phantom_fast is None:
             from mona_lab.runtime import is_fast_mode
 
@@ -221,28 +241,10 @@ class TrainConfig:
             raise MonaLabError(f"--image-size must be a multiple of 16 (the UNet down-samples 4 times), got {self.image_size}")
         if self.labeled <= 0:
             raise MonaLabError(f"--labeled must be a patient count >= 1 or a ratio in (0, 1), got {self.labeled}")
-        if self.sampler not in ("ns", "sg", "sag", "block"):
-            raise MonaLabError(f"unknown sampler {self.sampler!r}; choose one of ns, sg, sag, block")
-        from mona_lab.schedules import TEMPERATURE_KINDS
-
-        if self.temperature_schedule is not None and self.temperature_schedule not in TEMPERATURE_KINDS:
-            raise MonaLabError(
-                f"unknown temperature schedule {self.temperature_schedule!r}; choose one of {', '.join(TEMPERATURE_KINDS)}"
-            )
         if self.representation_stride < 1 or self.local_region < 1:
             raise MonaLabError("representation_stride and local_region must be positive integers")
         if not 0.0 <= self.unsup_rampup <= 1.0:
             raise MonaLabError(f"--unsup-rampup must be a fraction of the fine-tuning stage in [0, 1], got {self.unsup_rampup}")
-        if self.unsup_weighting not in ("mask", "share", "dice_ce"):
-            raise MonaLabError(f"unknown unsup weighting {self.unsup_weighting!r}; choose mask, share or dice_ce")
-        if self.bn_statistics not in ("labeled", "all"):
-            raise MonaLabError(f"unknown bn statistics {self.bn_statistics!r}; choose labeled or all")
-        if self.optimizer not in ("sgd", "adamw"):
-            raise MonaLabError(f"unknown optimizer {self.optimizer!r}; choose sgd or adamw")
-        if self.lr_schedule not in ("step", "poly"):
-            raise MonaLabError(f"unknown lr schedule {self.lr_schedule!r}; choose step or poly")
-        if self.dropout_kind not in ("element", "channel"):
-            raise MonaLabError(f"unknown dropout kind {self.dropout_kind!r}; choose element or channel")
         if not (isinstance(self.head_grad_scale, (int, float)) and 0.0 <= self.head_grad_scale < float("inf")):
             raise MonaLabError(f"--head-grad-scale must be a finite number >= 0, got {self.head_grad_scale!r}")
         if not (isinstance(self.eqv_fraction, (int, float)) and 0.0 < self.eqv_fraction <= 1.0):

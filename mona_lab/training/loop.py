@@ -59,7 +59,7 @@ from mona_lab.training import distributed
 from mona_lab.training.checkpoint import TrainingState
 from mona_lab.training.dynamics import DynamicsLog, dynamics_row
 from mona_lab.training.logs import CsvLog, ProgressBar, format_value, log_row
-from mona_lab.training.optim import build_optimizer, contrast_temperature, learning_rate, set_learning_rate
+from mona_lab.training.optim import build_optimizer, learning_rate, set_learning_rate, temperature_schedule
 from mona_lab.training.run_folder import check_out, create_out
 from mona_lab.training.stop_request import StopRequest
 from mona_lab.training.validation import validate
@@ -114,11 +114,12 @@ def train(config: TrainConfig, data=None) -> TrainResult:
         # ---- for each stage, for each step
         stage_start = 0  # the global step at which the stage starts
         for stage in stages:
+            tau_at = temperature_schedule(config, stage.iterations)  # the stage's tau(stage_step)
             for stage_step in range(max(state.start_step - stage_start, 0), stage.iterations):
                 step = stage_start + stage_step
                 # the learning rate and the temperature restart at each stage
                 lr = set_learning_rate(optimizer, learning_rate(config, stage_step, stage.iterations))
-                tau = contrast_temperature(config, stage_step, stage.iterations)
+                tau = tau_at(stage_step)
                 method.context = StepContext(step, stage, stage_step, tau, state.generator)
                 # views -> losses: the method draws its views of the batch and returns every loss term
                 losses = _losses(model, state.batches.batch_at(step), device, config.amp)

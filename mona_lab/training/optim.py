@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from mona_lab.config import TrainConfig
-from mona_lab.schedules import poly_lr, step_decay_lr, temperature
+from mona_lab.schedules import TemperatureSchedule, poly_lr, step_decay_lr
 
 
 def build_optimizer(config: TrainConfig, parameters) -> torch.optim.Optimizer:
@@ -35,15 +35,16 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> float:
     return lr
 
 
-def contrast_temperature(config: TrainConfig, stage_step: int, stage_iterations: int) -> float:
-    """The contrastive temperature of a step: fixed 0.5, or ATS / a Table-6 schedule."""
-    return temperature(
-        config.resolved_temperature_schedule,
-        stage_step,
-        stage_iterations,
-        config.tau_min,
-        config.tau_max,
-        config.temperature_period,
+def temperature_schedule(config: TrainConfig, stage_iterations: int) -> TemperatureSchedule:
+    """The contrastive temperature schedule of a stage, built once from ``config``: its
+    ``schedule(stage_step) -> tau`` is the one place a step's temperature comes from (fixed
+    ``contrast_temperature``, 0.5, or ATS / a Table-6 schedule between ``tau_min`` and ``tau_max``)."""
+    return TemperatureSchedule(
+        kind=config.resolved_temperature_schedule,
+        total=stage_iterations,
+        tau_min=config.tau_min,
+        tau_max=config.tau_max,
+        period=config.temperature_period,
         seed=config.seed,
         tau_fixed=config.contrast_temperature,
     )
