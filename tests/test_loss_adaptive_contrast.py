@@ -283,7 +283,7 @@ def test_finite_loss_and_gradient_in_all_edge_cases(batch, height, width, classe
     "features_shape, labels_shape, match",
     [
         ((2, 6, 4, 4), (2, 4, 5), r"labels \(2, 4, 5\) do not match features \(2, 6, 4, 4\)"),
-        ((2, 5, 4, 4), (2, 4, 4), r"features \(2, 5, 4, 4\) have d=5, expected dim=6"),
+        ((2, 5, 4, 4), (2, 4, 4), r"features \(2, 5, 4, 4\) have D=5, expected embed_dim=6"),
         ((6, 4, 4), (4, 4), r"features must be a float tensor .*\(6, 4, 4\)"),
     ],
 )

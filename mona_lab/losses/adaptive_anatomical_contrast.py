@@ -49,10 +49,9 @@ from torch import nn
 from mona_lab.losses.class_centers import allocate_class_centers, uniform_class_centers
 from mona_lab.losses.contrast_checks import (
     SAMPLER_CHOICES,
+    SettableTemperature,
+    check_contrast_inputs,
     check_temperature,
-    describe,
-    is_float_map,
-    is_label_map,
     is_positive_int,
 )
 from mona_lab.losses.contrast_draw import draw_class_pixels
@@ -61,7 +60,7 @@ from mona_lab.losses.pixel_statistics import gather_rows, pixel_statistics
 ALLOCATION_CHOICES = ("adaptive", "random")
 
 
-class AdaptiveAnatomicalContrastLoss(nn.Module):
+class AdaptiveAnatomicalContrastLoss(SettableTemperature, nn.Module):
     """SAACL: supervised pixel contrast plus contrast to allocated uniform class centres (ACTION++ Eq. 5).
 
     See the module docstring for the equation and the choices made.
@@ -146,50 +145,12 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
             assignment = torch.arange(num_classes)
         self.register_buffer("assignment", assignment)
 
-    @property
-    def temperature(self) -> float:
-        """tau_sa of Eq. 5; assign a new value each step for ATS (ACTION++ Eq. 6)."""
-        return self._temperature
-
-    @temperature.setter
-    def temperature(self, value: float) -> None:
-        self._temperature = self._check_temperature(value)
-
-    _check_temperature = staticmethod(check_temperature)
-
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, dim={self.dim}, num_samples={self.num_samples}, "
             f"center_weight={self.center_weight}, temperature={self.temperature}, momentum={self.momentum}, "
             f"sampler={self.sampler!r}, allocation={self.allocation!r}"
         )
-
-    def _check_inputs(self, features, labels) -> None:
-        if not is_float_map(features):
-            raise ValueError(
-                f"features must be a float tensor [B, d, H, W] or [B, d, Z, H, W], got {describe(features)}"
-            )
-        if features.shape[1] != self.dim:
-            raise ValueError(
-                f"features {tuple(features.shape)} have d={features.shape[1]}, expected dim={self.dim}"
-            )
-        if not is_label_map(labels, features.ndim - 1):
-            raise ValueError(
-                f"labels must be an integer tensor [B, *spatial] matching features "
-                f"{tuple(features.shape)}, got {describe(labels)}"
-            )
-        if labels.shape[0] != features.shape[0] or labels.shape[1:] != features.shape[2:]:
-            raise ValueError(
-                f"labels {tuple(labels.shape)} do not match features {tuple(features.shape)} "
-                "(expected labels [B, *spatial] for features [B, d, *spatial])"
-            )
-        if labels.numel():
-            low, high = int(labels.min().item()), int(labels.max().item())
-            if low < -1 or high >= self.num_classes:
-                raise ValueError(
-                    f"labels {tuple(labels.shape)} hold values in [{low}, {high}]; "
-                    f"expected -1 (ignore) or 0..{self.num_classes - 1}"
-                )
 
     @torch.no_grad()
     def update_allocation(self, flat_features: torch.Tensor, flat_labels: torch.Tensor) -> None:
@@ -228,8 +189,8 @@ class AdaptiveAnatomicalContrastLoss(nn.Module):
             temperature: overrides ``self.temperature`` for this call.
             generator: a ``torch.Generator`` on the data's device for reproducible draws.
         """
-        tau = self.temperature if temperature is None else self._check_temperature(temperature)
-        self._check_inputs(features, labels)
+        tau = self.temperature if temperature is None else check_temperature(temperature)
+        check_contrast_inputs(features, labels, None, num_classes=self.num_classes, embed_dim=self.dim, hard_queries=False)
         batch = features.shape[0]
         flat_features = features.reshape(batch, self.dim, -1)
         labels = labels.long()

@@ -69,12 +69,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from mona_lab.losses.class_memory_bank import push_to_memory_bank
-from mona_lab.losses.contrast_checks import check_contrast_inputs, check_contrast_settings, check_temperature
+from mona_lab.losses.contrast_checks import (
+    SettableTemperature,
+    check_contrast_inputs,
+    check_contrast_settings,
+    check_temperature,
+)
 from mona_lab.losses.contrast_draw import ContrastDraw, ContrastSampling, draw_contrast
 from mona_lab.losses.pixel_statistics import PixelStatistics, class_means_and_rows, pixel_statistics
 
 
-class AnatomicalContrastLoss(nn.Module):
+class AnatomicalContrastLoss(SettableTemperature, nn.Module):
     """Pixel contrast with class-mean positives and graph-guided negatives (MONA Eq. 3-5, ACTION Eq. 4-7).
 
     ACTION++ restates the same loss as its Eq. 2 (L_anco). See the module docstring for the
@@ -155,17 +160,6 @@ class AnatomicalContrastLoss(nn.Module):
             self.memory_count = None
             self.memory_pointer = None
 
-    @property
-    def temperature(self) -> float:
-        """tau of Eq. 3; assign a new value each step for a schedule (ACTION++ ATS, Eq. 6)."""
-        return self._temperature
-
-    @temperature.setter
-    def temperature(self, value: float) -> None:
-        self._temperature = self._check_temperature(value)
-
-    _check_temperature = staticmethod(check_temperature)
-
     def extra_repr(self) -> str:
         return (
             f"num_queries={self.num_queries}, num_negatives={self.num_negatives}, "
@@ -193,7 +187,7 @@ class AnatomicalContrastLoss(nn.Module):
             temperature: overrides ``self.temperature`` for this call only.
             generator: makes every draw reproducible.
         """
-        tau = self.temperature if temperature is None else self._check_temperature(temperature)
+        tau = self.temperature if temperature is None else check_temperature(temperature)
         num_classes = check_contrast_inputs(
             features, labels, probs, num_classes=self.num_classes, embed_dim=self.embed_dim,
             hard_queries=self.hard_queries,

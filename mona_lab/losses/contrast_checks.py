@@ -17,6 +17,20 @@ def check_temperature(value) -> float:
     return value
 
 
+class SettableTemperature:
+    """A loss's ``temperature`` attribute, checked (`check_temperature`) on every assignment:
+    a schedule (ACTION++ ATS, Eq. 6) may set it every step. Mixed into the pixel contrasts."""
+
+    @property
+    def temperature(self) -> float:
+        """The contrastive temperature tau (Eq. 3 of MONA, tau_sa of ACTION++ Eq. 5)."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self._temperature = check_temperature(value)
+
+
 def is_positive_int(value) -> bool:
     """True for an ``int`` >= 1 (``bool`` excluded)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
