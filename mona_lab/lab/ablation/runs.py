@@ -192,7 +192,6 @@ def run_ablation_row(
     Raises:
         ValueError: an unknown sampler or method, or a non-positive iteration count.
     """
-    from mona_lab.config import TrainConfig
     from mona_lab.engine import train
 
     if sampler not in SAMPLERS:
@@ -206,6 +205,32 @@ def run_ablation_row(
         raise ValueError(f"iterations must be >= 1 and pretrain_iterations >= 0, got {iterations}, {pretrain}")
     if out is None:
         out = Path(tempfile.mkdtemp(prefix="mona_lab_ablation_")) / "run"
+    config = ablation_config(
+        tailness, consistency, diversity, labeled, sampler, data=data, iterations=iterations,
+        pretrain_iterations=pretrain, seed=seed, budget=budget, method=method, out=out, device=device, overrides=overrides,
+    )  # fmt: skip
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = train(config, data=data)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    row = ablation_row(
+        config, result, labeled=labeled, iterations=iterations, pretrain_iterations=pretrain, seconds=seconds,
+        cpu_seconds=cpu_seconds, overrides=overrides, name=name,
+    )  # fmt: skip
+    if keep_result:
+        row["result"] = result
+    return row
+
+
+def ablation_config(
+    tailness: bool, consistency: bool, diversity: bool, labeled, sampler: str, *, data, iterations: int,
+    pretrain_iterations: int, seed: int, budget: AblationBudget, method: str, out, device: str,
+    overrides: dict[str, Any] | None,
+):  # fmt: skip
+    """The `TrainConfig` of one `run_ablation_row` run: the budget's sizes, the switches, and
+    supervised trained for ``pretrain_iterations + iterations`` steps (the same budget)."""
+    from mona_lab.config import TrainConfig
+
+    pretrain = pretrain_iterations
     supervised = method == "supervised"
     batch_size = budget.supervised_batch_size if supervised and budget.supervised_batch_size else budget.batch_size
     schedule = {}
@@ -237,9 +262,18 @@ def run_ablation_row(
         checkpoint_every=10**9,
         **{**schedule, **(overrides or {})},
     )
-    start, cpu_start = time.perf_counter(), time.process_time()
-    result = train(config, data=data)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return config
+
+
+def ablation_row(
+    config, result, *, labeled, iterations: int, pretrain_iterations: int, seconds: float, cpu_seconds: float,
+    overrides: dict[str, Any] | None, name: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The table row of a finished `run_ablation_row` run (see its Returns), from its config,
+    its `TrainResult` and its ``log.csv`` (``iterations`` and ``pretrain_iterations``: the
+    budget asked for; a supervised run trains their sum)."""
+    supervised = config.method == "supervised"
+    tailness, consistency, diversity = config.tailness, config.consistency, config.diversity
     rows = read_log_rows(Path(config.out) / "log.csv")
     stage = "supervised" if supervised else "finetune"
     components = logged_components(rows, stage)
@@ -247,16 +281,16 @@ def run_ablation_row(
     names = list(result.metrics["per_class"])
     row: dict[str, Any] = {
         "name": name or (SUPERVISED_NAME if supervised else combination_name(tailness, consistency, diversity)),
-        "method": method,
+        "method": config.method,
         "tailness": bool(tailness) and not supervised,
         "consistency": bool(consistency) and not supervised,
         "diversity": bool(diversity) and not supervised,
         "labeled": labeled,
-        "sampler": sampler,
-        "seed": int(seed),
+        "sampler": config.sampler,
+        "seed": config.seed,
         "iterations": iterations,
-        "pretrain_iterations": pretrain,
-        "dataset": data.name,
+        "pretrain_iterations": pretrain_iterations,
+        "dataset": config.dataset,
         "labeled_patients": list(result.metrics.get("labeled_patients", [])),
         "mean_dice": float(result.metrics["mean_dice"]),
         "mean_asd": float(result.metrics["mean_asd"]),
@@ -271,8 +305,6 @@ def run_ablation_row(
         "cpu_seconds": cpu_seconds,
         "out": str(config.out),
     }
-    if keep_result:
-        row["result"] = result
     return row
 
 
