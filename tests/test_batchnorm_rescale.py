@@ -9,7 +9,7 @@ from torch import nn
 
 from mona_lab.lab.batchnorm_rescale import rescale_before_batchnorm
 from mona_lab.lab.landscape_comparison import package_random_plane
-from mona_lab.landscape import loss_surface
+from mona_lab.lab.landscape import loss_surface
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

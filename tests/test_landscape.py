@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from mona_lab.landscape import (
+from mona_lab.lab.landscape import (
     filter_normalized_direction,
     grid_coordinates,
     loss_surface,

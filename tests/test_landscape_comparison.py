@@ -1,4 +1,4 @@
-"""The loss-landscapes package measured next to mona_lab.landscape: its grid and recovered
+"""The loss-landscapes package measured next to mona_lab.lab.landscape: its grid and recovered
 directions reproduce its own values, its directions are uniform and perturb 1-D parameters,
 its extent is inverse in ``distance``, it fails on zero BatchNorm biases, and it leaves the
 model it sweeps moved and frozen unless run with a deep copy."""
@@ -21,7 +21,7 @@ from mona_lab.lab.landscape_comparison import (
     state_change,
     without_one_d,
 )
-from mona_lab.landscape import loss_surface, surface_directions
+from mona_lab.lab.landscape import loss_surface, surface_directions
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

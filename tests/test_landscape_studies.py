@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mona_lab.lab.landscape_studies import loss_surfaces, sharpness, surface_noise
-from mona_lab.landscape import loss_surface
+from mona_lab.lab.landscape import loss_surface
 
 
 def small_model() -> nn.Module:

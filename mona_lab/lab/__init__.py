@@ -25,6 +25,8 @@ module                                   used by
 `mona_lab.lab.variance`                  05_variance_ns_sg_sag; 06_loss_landscapes
   (contrast_terms, estimators,           (`pixel_loss_map`, `representative_slices`)
   loss_module)
+`mona_lab.lab.landscape`                 06_loss_landscapes (loss surfaces along filter-
+                                         normalised directions, Li et al. 2018)
 `mona_lab.lab.landscape_studies`         06_loss_landscapes
 `mona_lab.lab.landscape_comparison`      06_loss_landscapes (the ``loss-landscapes`` package)
 `mona_lab.lab.batchnorm_rescale`         06_loss_landscapes

@@ -1,8 +1,8 @@
-"""The ``loss-landscapes`` package (3.0.6) next to `mona_lab.landscape`, on one model.
+"""The ``loss-landscapes`` package (3.0.6) next to `mona_lab.lab.landscape`, on one model.
 
 Li et al. (NeurIPS 2018, Sec. 3-4) draw ``f(alpha, beta) = L(theta + alpha d1 + beta d2)``
 with Gaussian directions normalised per filter, ``d_{i,j} <- d_{i,j} / ||d_{i,j}|| *
-||theta_{i,j}||``, and biases/BatchNorm parameters left at zero (`mona_lab.landscape`).
+||theta_{i,j}||``, and biases/BatchNorm parameters left at zero (`mona_lab.lab.landscape`).
 The package's ``random_plane(model, metric, distance, steps, normalization="filter")``
 differs in ways this module measures rather than asserts (notebook 06, section 3):
 
@@ -29,7 +29,7 @@ differs in ways this module measures rather than asserts (notebook 06, section 3
 Used correctly (a model in ``eval()`` mode, ``deepcopy_model=True``, a fixed seed for the
 global generator it draws from) it still computes a valid surface: the loss along its own
 two directions. `package_random_plane` runs it that way and recovers the two directions it
-actually used, so `mona_lab.landscape.loss_surface(..., directions=...)` can sweep the same
+actually used, so `mona_lab.lab.landscape.loss_surface(..., directions=...)` can sweep the same
 plane on a clean centred grid and separate the effect of the directions from the grid.
 """
 from __future__ import annotations
@@ -162,7 +162,7 @@ def package_random_plane(model: nn.Module, loss_fn: Callable[[nn.Module], Any], 
             different functions).
         loss_fn: ``loss_fn(model) -> float`` on a fixed batch.
         half_width: half-width of the plane in filter norms (as ``distance`` in
-            `mona_lab.landscape.loss_surface`).
+            `mona_lab.lab.landscape.loss_surface`).
         steps: grid points per axis (>= 2).
         seed: seeds the global generator for the package's ``torch.rand`` draws.
         normalization: the package's ``"filter"``, ``"layer"`` or ``"model"``. Each gives

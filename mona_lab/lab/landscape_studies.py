@@ -1,6 +1,6 @@
 """Several losses on one loss-landscape sweep, and the roughness of a sampled loss surface.
 
-`mona_lab.landscape.loss_surface` evaluates one ``loss_fn(model)`` per grid point. The
+`mona_lab.lab.landscape.loss_surface` evaluates one ``loss_fn(model)`` per grid point. The
 lecture compares several losses at the same weights (supervised Dice+CE, the pixel
 contrast estimated with NS, SG and SAG, the exact pixel contrast), which all need the same
 forward pass. `loss_surfaces` runs the network once per grid point and evaluates every
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from mona_lab.landscape import loss_surface
+from mona_lab.lab.landscape import loss_surface
 
 
 def _scalar(value: Any, name: str) -> float:
@@ -50,7 +50,7 @@ def loss_surfaces(
 
     At every grid point ``outputs = forward_fn(model)`` is computed once and each
     ``losses[name](outputs)`` is evaluated on it. The sweep itself (directions, grid,
-    eval mode, exact restoration of the model) is `mona_lab.landscape.loss_surface`'s.
+    eval mode, exact restoration of the model) is `mona_lab.lab.landscape.loss_surface`'s.
 
     Args:
         model: the trained network.
