@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing and args.out is None:
         out = out.with_suffix(".incomplete.json")
     write_results(out, rows, meta, missing)
-    print(f"{'schedule':<14}{'mean Dice':>10}{'+-':>7}{'head Dice':>11}{'tail Dice':>11}{'seeds':>7}")
+    print(f"{'schedule':<14}{'mean Dice':>10}{'±':>7}{'head Dice':>11}{'tail Dice':>11}{'seeds':>7}")
     for label in meta["labels"]:
         mine = [r for r in rows if r["label"] == label]
         if not mine:

@@ -59,10 +59,10 @@ class StoredAnswer:
     def text(self) -> str:
         """One block of text: the overall, head and tail line, then each class."""
         seeds = ", ".join(str(s) for s in self.seeds)
-        lines = [f"{self.name}: mean Dice {self.mean_dice:.3f} +- {self.mean_dice_spread:.3f}, "
-                 f"head {self.head:.3f} +- {self.head_spread:.3f}, tail {self.tail:.3f} +- {self.tail_spread:.3f} "
-                 f"(seeds {seeds}; +- is the spread over seeds)"]  # fmt: skip
-        lines.append("  " + "  ".join(f"{c} {self.dice[c]:.2f}+-{self.dice_spread[c]:.2f}" for c in self.dice))
+        lines = [f"{self.name}: mean Dice {self.mean_dice:.3f} ± {self.mean_dice_spread:.3f}, "
+                 f"head {self.head:.3f} ± {self.head_spread:.3f}, tail {self.tail:.3f} ± {self.tail_spread:.3f} "
+                 f"(seeds {seeds}; ± is the spread over seeds)"]  # fmt: skip
+        lines.append("  " + "  ".join(f"{c} {self.dice[c]:.2f}±{self.dice_spread[c]:.2f}" for c in self.dice))
         return "\n".join(lines)
 
 
@@ -136,7 +136,7 @@ class StoredAblation:
     def answer(self, tailness: bool = True, consistency: bool = True, diversity: bool = True,
                labeled: Any = None, sampler: str = "ns", method: str = "mona",
                dataset: str | None = None) -> StoredAnswer | None:  # fmt: skip
-        """Mean +- spread over seeds of the stored runs of this setting, or ``None`` when the
+        """Mean ± spread over seeds of the stored runs of this setting, or ``None`` when the
         study has no run of it (then `coverage` says what it has)."""
         runs = self.matching_runs(tailness, consistency, diversity, labeled, sampler, method, dataset)
         if not runs:

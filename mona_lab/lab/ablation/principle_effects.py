@@ -87,8 +87,8 @@ def principle_effect(grid: dict[str, Any], principle: str) -> dict[str, Any]:
 def format_principle_effects(grid: dict[str, Any], principles=PRINCIPLES) -> str:
     """One line per principle and measure: the average paired change in Dice points, its spread,
     its range and the number of positive differences, e.g.
-    ``tailness   mean  +1.2 +- 2.0  [-2.1, +4.0]  8/12 positive``."""
-    lines = [f"{'adding':<12}{'Dice':<6}{'change':>8}{'+-':>6}   {'range':<16}{'positive':>9}   (points; paired by seed)"]
+    ``tailness   mean  +1.2 ± 2.0  [-2.1, +4.0]  8/12 positive``."""
+    lines = [f"{'adding':<12}{'Dice':<6}{'change':>8}{'±':>6}   {'range':<16}{'positive':>9}   (points; paired by seed)"]
     for principle in principles:
         effect = principle_effect(grid, principle)
         for measure in ("mean", "head", "tail"):

@@ -135,7 +135,7 @@ def format_grid_rows(grid: dict[str, Any], names: list[str]) -> str:
         raise MonaLabError(f"none of {names} is a row of this grid (it has {sorted(summary)})")
     classes = list(rows[0]["dice"])
     width = max(len(r["name"]) for r in rows) + 2
-    lines = [f"{'run':<{width}}" + "".join(f"{c:>7}" for c in classes) + f"{'head':>7}{'tail':>7}{'mean':>7}{'+-':>6}"]
+    lines = [f"{'run':<{width}}" + "".join(f"{c:>7}" for c in classes) + f"{'head':>7}{'tail':>7}{'mean':>7}{'±':>6}"]
     for row in rows:
         lines.append(f"{row['name']:<{width}}" + "".join(f"{row['dice'][c]:7.2f}" for c in classes)
                      + f"{row['head_dice']:7.2f}{row['tail_dice']:7.2f}{row['mean_dice']:7.3f}{row['mean_dice_std']:6.3f}")  # fmt: skip
@@ -193,7 +193,7 @@ def format_grid_comparison(rows: list[dict[str, Any]]) -> str:
         return format(value, fmt) if value is not None else "-"
 
     lines = [
-        f"{'combination':<36}{'Dice':>7}{'+-':>6}{'gain':>7}{'head':>7}{'tail':>7}{'ASD':>7}"
+        f"{'combination':<36}{'Dice':>7}{'±':>6}{'gain':>7}{'head':>7}{'tail':>7}{'ASD':>7}"
         f"  | {'paper Dice':>10}{'gain':>7}{'ASD':>7}",
     ]
     for r in rows:
