@@ -164,3 +164,32 @@ def test_dynamics_runs_script_fast_records_commands_seeds_cpu(tmp_path):
     before = out.stat().st_mtime_ns, out.read_text()
     assert script.main(["--fast", "--out", str(out), "--runs", "supervised"]) == 0  # finished: not redone
     assert json.loads(out.read_text())["runs"] == json.loads(before[1])["runs"]
+
+
+def test_dynamics_widget_shows_progress_and_an_estimate_and_blocks_a_second_click(fast_data):
+    """Notebook 09's panel: the button is disabled while a run trains, a bar counts its
+    iterations, the status gives the expected time (the stored study's cost first, then this
+    panel's own runs) and the measured time afterwards."""
+    setting = td.panel_setting("fast")
+    panel = td.dynamics_widget(fast_data, setting)
+    button = panel.children[1].children[1]
+    bar, status = panel.children[2].children
+    seen = []
+    original = td.dynamics_callback
+
+    def watching(*args, **kwargs):  # what the panel shows while the run trains
+        seen.append((button.disabled, status.value))
+        return original(*args, **kwargs)
+
+    td.dynamics_callback = watching
+    try:
+        button.click()
+        button.click()
+    finally:
+        td.dynamics_callback = original
+        plt.close("all")
+    total = setting["iterations"] + setting["pretrain_iterations"]
+    assert all(disabled for disabled, _ in seen) and not button.disabled
+    assert "training" in seen[0][1] and ("stored study" in seen[0][1] or "no run measured" in seen[0][1])
+    assert "1 earlier run(s) here" in seen[1][1]
+    assert bar.value == total and status.value.startswith(f"trained {total} iterations in")

@@ -16,8 +16,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -241,16 +243,19 @@ def panel_setting(size: str) -> dict[str, Any]:
 
 
 def dynamics_callback(lr: float, lambda_nn: float, head_grad_scale: float, *, data, setting: dict[str, Any],
-                      seed: int = 0, axes=None) -> dict[str, Any]:  # fmt: skip
+                      seed: int = 0, axes=None, progress=None) -> dict[str, Any]:  # fmt: skip
     """Train MONA (working recipe but for the three knobs) on ``data`` with ``setting``
     (`panel_setting`), draw its ``dynamics.csv`` into ``axes`` (two axes, or a new figure)
-    and return ``{"dynamics": columns, "summary": run_summary(...), "mean_dice": ...}``.
+    and return ``{"dynamics": columns, "summary": run_summary(...), "mean_dice": ...,
+    "seconds": wall seconds of the training}``. ``progress``: called with the iterations
+    logged so far while the run trains (`mona_lab.lab.run_progress.LogProgress`).
 
     Raises:
         ValueError: ``lr <= 0``, ``lambda_nn < 0`` or ``head_grad_scale < 0`` (named).
     """
     from mona_lab.config import TrainConfig
     from mona_lab.engine import train
+    from mona_lab.lab.run_progress import LogProgress
     from mona_lab.lab.viz import plot_training_dynamics
     from mona_lab.training.dynamics import read_dynamics
 
@@ -262,12 +267,16 @@ def dynamics_callback(lr: float, lambda_nn: float, head_grad_scale: float, *, da
         config = TrainConfig(method="mona", out=folder, dataset="phantom", labeled=2, seed=seed, device="auto", lr=lr,
                              lambda_nn=lambda_nn, head_grad_scale=head_grad_scale, progress=False,
                              validate_every=total + 1, checkpoint_every=total + 1, checkpoint_minutes=0, **setting)  # fmt: skip
-        result = train(config, data=data)
+        watch = LogProgress(Path(folder) / "log.csv", progress) if progress is not None else contextlib.nullcontext()
+        start = time.perf_counter()
+        with watch:
+            result = train(config, data=data)
+        seconds = time.perf_counter() - start
         dynamics = read_dynamics(Path(folder) / "dynamics.csv")
     title = f"lr {lr:g}, lambda_nn {lambda_nn:g}, head_grad_scale {head_grad_scale:g}"
     plot_training_dynamics(dynamics, axes=axes, title=title)
     summary = run_summary({"dynamics": dynamics, "metrics": result.metrics})
-    return {"dynamics": dynamics, "summary": summary, "mean_dice": float(result.metrics["mean_dice"])}
+    return {"dynamics": dynamics, "summary": summary, "mean_dice": float(result.metrics["mean_dice"]), "seconds": seconds}
 
 
 def format_summary(summary: dict[str, Any], digits: int = 3) -> str:
@@ -303,32 +312,64 @@ def _cell(value, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def stored_seconds_per_iteration(path: str | Path | None = None) -> float | None:
+    """The stored study's measured cost (CPU seconds per iteration, one thread, the panel's
+    network size), for the panel's first estimate; ``None`` when no study is stored."""
+    try:
+        study = load_dynamics_study(path)
+    except MonaLabError:
+        return None
+    rates = [run["cpu_seconds"] / max(1, run["metrics"].get("iterations") or 0) for run in study["runs"].values()
+             if run.get("cpu_seconds") and run["metrics"].get("iterations")]  # fmt: skip
+    return sum(rates) / len(rates) if rates else None
+
+
 def dynamics_widget(data, setting: dict[str, Any], seed: int = 0):
     """Learning rate, lambda_nn and protection controls and a *train* button; each click runs
-    `dynamics_callback` and draws the norms and gradient shares below. Returns the panel."""
+    `dynamics_callback` and draws the norms and gradient shares below. While a run trains the
+    button is disabled and a progress bar counts its iterations under the expected time
+    (`mona_lab.lab.run_progress.estimate_seconds`: this panel's earlier runs, else the stored
+    study's cost per iteration). Returns the panel."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display
+
+    from mona_lab.lab.run_progress import estimate_seconds
 
     lr = widgets.SelectionSlider(options=[0.01, 0.02, 0.05, 0.1, 0.15], value=0.05, description="lr")
     lam = widgets.SelectionSlider(options=[0.0, 0.1, 1.0, 10.0], value=1.0, description="lambda_nn")
     protection = widgets.Dropdown(options=list(PROTECTION), description="protection",
                                   style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))  # fmt: skip
     button = widgets.Button(description="train", button_style="primary")
+    total = setting["iterations"] + setting.get("pretrain_iterations", 0)
+    bar = widgets.IntProgress(value=0, min=0, max=total, description="iterations")
+    status = widgets.Label(value=f"{total} iterations per run; press train")
     output = widgets.Output()
+    earlier: list[dict[str, Any]] = []  # this panel's runs: their measured seconds
+    stored = stored_seconds_per_iteration()
 
     def on_click(_button=None) -> None:
-        with output:
-            output.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-            result = dynamics_callback(lr.value, lam.value, PROTECTION[protection.value], data=data,
-                                       setting=setting, seed=seed, axes=axes)  # fmt: skip
-            fig.tight_layout()
-            plt.show()
-            print(format_summary(result["summary"]))
+        button.disabled = True
+        seconds, source = estimate_seconds(total, earlier, stored)
+        expected = f"about {seconds:.0f} s ({source})" if seconds is not None else source
+        status.value = f"training {total} iterations: {expected}"
+        bar.value = 0
+        try:
+            with output:
+                output.clear_output(wait=True)
+                fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+                result = dynamics_callback(lr.value, lam.value, PROTECTION[protection.value], data=data, setting=setting,
+                                           seed=seed, axes=axes, progress=lambda n: setattr(bar, "value", min(n, total)))  # fmt: skip
+                fig.tight_layout()
+                plt.show()
+                print(format_summary(result["summary"]))
+            earlier.append({"seconds": result["seconds"], "iterations": total})
+            status.value = f"trained {total} iterations in {result['seconds']:.0f} s (expected {expected})"
+        finally:
+            button.disabled = False
 
     button.on_click(on_click)
-    panel = widgets.VBox([widgets.HBox([lr, lam]), widgets.HBox([protection, button]), output])
+    panel = widgets.VBox([widgets.HBox([lr, lam]), widgets.HBox([protection, button]), widgets.HBox([bar, status]), output])
     display(panel)
     return panel
 
@@ -337,5 +378,5 @@ __all__ = [
     "LAYERS", "PROTECTION", "STUDY_FILE", "acdc_recipe_runs", "comparison_table", "dynamics_callback",
     "dynamics_widget", "format_rows", "format_summary",
     "gradient_shares", "instance_logit_demo", "load_dynamics_study", "panel_setting", "run_summary", "stage_rows_table",
-    "scale_invariance_demo",
+    "scale_invariance_demo", "stored_seconds_per_iteration",
 ]  # fmt: skip
