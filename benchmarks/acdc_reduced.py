@@ -13,7 +13,9 @@ constant-rate random walk (a supervised run at lr 0.05 swings between 0.31 and 0
 one validation to the next).
 
 Methods (``--methods``): a method name, ``core`` (MONA with its three principles off: MONA
-Table III's vanilla, the teacher-student core), or ``NAME@RECIPE`` (``mona@muted``: the
+Table III's vanilla, the teacher-student core), ``core+tailness`` / ``core+consistency`` /
+``core+diversity`` (one principle on: the principle study of issue 24),
+``action++-fixed`` (ACTION++ at a fixed temperature, Table 6's baseline of ATS), or ``NAME@RECIPE`` (``mona@muted``: the
 heads' gradient into the UNet at 0.01, mona_lab's default before issue 22, which mutes the
 contrastive terms; ``mona@paper``: the papers' recipe as printed). Supervised's learning rate
 (``--supervised-lr``) and the working recipe's ``head_grad_scale`` were chosen on tuning
@@ -33,7 +35,8 @@ The JSON: ``summary[method]["dice"][class|"mean"] = [mean, sd]`` (population sd 
 gradient share at the bottleneck (`mona_lab.training.dynamics.median_term_shares`),
 ``gains[method]`` (paired by seed over supervised: ``per_seed``, ``mean``, ``ci95``: the 95 %
 t interval over seeds, ``paired_sd``, ``larger_sd``), ``gains_over_core[method]`` (the same
-over ``core``), ``noise_floor[spec]`` (the first seed of each ``--noise-floor`` spec rerun with
+over ``core``), ``contrasts["A - B"]`` (the same for each of `CONTRASTS` whose two specs
+share seeds: each principle over core, ARCO's samplers, ATS over a fixed tau), ``noise_floor[spec]`` (the first seed of each ``--noise-floor`` spec rerun with
 two threads: CPU runs are deterministic at one thread count, not across them, and the
 difference is how far a rerun moves a result), and every run's record.
 
@@ -71,7 +74,23 @@ DEFAULT_METHODS = [
 # off (MONA Table III's vanilla: the GLCon warm start, L_sup and the teacher's pseudo-labels
 # L_unsup; tailness off drops the whole pixel contrast, as MONA Tables III/VI switch it,
 # consistency off drops L_eqv, diversity off drops L_nn)
-SPEC_METHODS = {"core": ("mona", ["--without", "tailness", "consistency", "diversity"])}
+SPEC_METHODS = {
+    "core": ("mona", ["--without", "tailness", "consistency", "diversity"]),
+    # core plus one principle (issue 24: MONA Table III's claims, one principle at a time)
+    "core+tailness": ("mona", ["--without", "consistency", "diversity"]),
+    "core+consistency": ("mona", ["--without", "tailness", "diversity"]),
+    "core+diversity": ("mona", ["--without", "tailness", "consistency"]),
+    # ACTION++ with a fixed temperature (ACTION++ Table 6's "fixed" row) against its ATS
+    "action++-fixed": ("action++", ["--temperature-schedule", "fixed"]),
+}
+# the paired effects the principle studies report (A - B, paired by seed), each measured
+# only where both specs ran: one principle added to core, all three, ARCO's samplers
+# against the naive one, ACTION++'s cosine schedule against a fixed temperature
+CONTRASTS = (
+    ("core+tailness", "core"), ("core+consistency", "core"), ("core+diversity", "core"), ("mona", "core"),
+    ("arco-sg", "arco-ns"), ("arco-sag", "arco-ns"), ("arco-sag", "arco-sg"), ("action++", "action++-fixed"),
+    ("mona", "mona@muted"),
+)  # fmt: skip
 
 
 def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
@@ -218,6 +237,19 @@ def paired_gains(results: dict[str, dict[int, dict]], baseline: str = "supervise
     return gains
 
 
+def paired_contrasts(results: dict[str, dict[int, dict]], contrasts=CONTRASTS) -> dict:
+    """``{"A - B": {...}}``: A's gain over B in mean-Dice points, paired by seed over the seeds
+    both ran (`paired_gains`' fields: ``per_seed``, ``mean``, ``ci95``...), for every contrast
+    whose two specs have a common seed."""
+    out = {}
+    for a, b in contrasts:
+        common = sorted(set(results.get(a, {})) & set(results.get(b, {})))
+        if common:
+            pair = {a: {s: results[a][s] for s in common}, b: {s: results[b][s] for s in common}}
+            out[f"{a} - {b}"] = paired_gains(pair, b)[a]
+    return out
+
+
 def gains_over_supervised(results: dict[str, dict[int, dict]]) -> dict:
     """`paired_gains` over supervised: the issue's bar (a mean paired gain of 5 points or more
     with the 95 % interval above 0)."""
@@ -346,6 +378,7 @@ def main() -> None:
         payload = {
             "args": vars(args), "wall_seconds": time.time() - started, "summary": summary,
             "gains": gains_over_supervised(results), "gains_over_core": paired_gains(results, "core"),
+            "contrasts": paired_contrasts(results),
             "noise_floor": noise_floor(results, rerun_records),
             "runs": {spec: {str(s): r for s, r in by_seed.items()} for spec, by_seed in results.items()},
         }  # fmt: skip
@@ -366,12 +399,14 @@ def main() -> None:
           f"(pre-training {args.pretrain_iterations} of them where a method has it), last model, "
           f"{time.time() - started:.0f} s wall with {args.workers} worker(s)")  # fmt: skip
     print_table(summarise(results))
-    for baseline, gains in (("supervised", gains_over_supervised(results)), ("core", paired_gains(results, "core"))):
-        print(f"\ngain over {baseline}, mean Dice points (paired by seed): mean [95 % interval], per seed")
+    blocks = (("gain over supervised", gains_over_supervised(results)), ("gain over core", paired_gains(results, "core")),
+              ("paired contrasts A - B", paired_contrasts(results)))  # fmt: skip
+    for title, gains in blocks:
+        print(f"\n{title}, mean Dice points (paired by seed): mean [95 % interval], per seed")
         for spec, gain in gains.items():
             seeds = " ".join(f"{g:+5.1f}" for g in gain["per_seed"].values())
             low, high = gain["ci95"]
-            print(f"{spec:<14}{gain['mean']:+6.1f} [{low:+5.1f}, {high:+5.1f}]   {seeds}")
+            print(f"{spec:<30}{gain['mean']:+6.1f} [{low:+5.1f}, {high:+5.1f}]   {seeds}")
     for spec, floor in noise_floor(results, rerun_records).items():
         print(f"noise floor: {spec} seed {floor['seed']} rerun with {floor['threads']} threads moved mean Dice by {floor['difference']:+.1f} points")
     print(f"wrote {args.json}")

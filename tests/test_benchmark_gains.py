@@ -114,3 +114,19 @@ def test_the_stored_benchmark_prints_intervals_shares_and_the_noise_floor(bench)
     assert "0.500 -> 0.520 (+2.0 points)" in text
     with pytest.raises(MonaLabError, match="acdc_reduced"):
         format_benchmark({"runs": {}})
+
+
+def test_principle_and_temperature_specs_and_their_paired_contrasts(bench, tmp_path):
+    """Issue 24's ACDC study runs through the same script: one principle added to core, ACTION++
+    at a fixed temperature, and each contrast paired over the seeds both specs ran."""
+    args = bench.build_parser().parse_args([])
+    tail = bench.command_line("core+tailness", 0, args, tmp_path)
+    assert tail[tail.index("--without"):][:3] == ["--without", "consistency", "diversity"]
+    fixed = bench.command_line("action++-fixed", 0, args, tmp_path)
+    assert fixed[fixed.index("--method") + 1] == "action++"
+    assert fixed[fixed.index("--temperature-schedule") + 1] == "fixed"
+    results = {"core": runs(0.50, 0.60, 0.30), "core+tailness": runs(0.52, 0.57), "action++": runs(0.6, 0.6, 0.6)}
+    contrasts = bench.paired_contrasts(results)
+    assert set(contrasts) == {"core+tailness - core"}  # action++-fixed has no run: not reported
+    assert contrasts["core+tailness - core"]["per_seed"] == pytest.approx({"0": 2.0, "1": -3.0})
+    assert contrasts["core+tailness - core"]["mean"] == pytest.approx(-0.5)
