@@ -88,3 +88,25 @@ def test_the_notebook_budget_grows_with_the_lab_size(monkeypatch):
     assert notebook_budget() is NOTEBOOK_LECTURE_BUDGET
     with pytest.raises(ValueError, match="size must be one of"):
         notebook_budget(size="huge")
+
+
+def test_one_place_sets_the_notebooks_threads():
+    """Every notebook's first cell calls announce_lab_size, which sets one torch thread below
+    the full size (use_lab_threads) and leaves torch's default at the full size."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from mona_lab.lab_size import LabSize, use_lab_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert use_lab_threads(LabSize.LECTURE) == 1 and use_lab_threads(LabSize.FAST) == 1
+        torch.set_num_threads(2)
+        assert use_lab_threads(LabSize.FULL) == 2
+    finally:
+        torch.set_num_threads(before)
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb")):
+        code = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        assert "announce_lab_size()" in code and "set_num_threads" not in code, path.name
