@@ -82,7 +82,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mona_lab.atomic_files import atomic_write_text
     from mona_lab.engine import evaluate_checkpoint
     from mona_lab.errors import MonaLabError
-    from mona_lab.metrics import PROTOCOL_DESCRIPTIONS, per_volume_csv
+    from mona_lab.metrics import LA_PROTOCOL, per_volume_csv
 
     csv_path = Path(args.csv) if args.csv is not None else None
     if csv_path is not None:  # refuse a path that cannot be written before the (long) evaluation
@@ -100,6 +100,40 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, sort_keys=True))
         return 0
+    if summary["protocol"] == LA_PROTOCOL:
+        _print_window_scores(summary)
+    else:
+        _print_class_scores(summary)
+    if csv_path is not None:
+        print(f"wrote {len(summary['per_volume'])} per-volume rows to {csv_path}")
+    return 0
+
+
+def _print_window_scores(summary: dict) -> None:
+    """A 3D evaluation (`evaluate_volumes_3d`): one row per volume, then mean +- sd per class."""
+    from mona_lab.metrics import LA_PROTOCOL_DESCRIPTION
+
+    window = summary["window"]
+    print(
+        f"{summary['split']} split of {summary['dataset']}: {summary['num_volumes']} volumes, sliding window "
+        f"{','.join(map(str, window['patch']))} stride {','.join(map(str, window['stride']))} (D,H,W) on volumes "
+        f"downsampled by {window.get('downsample', 1)}, scored on the native grid"
+    )
+    print(f"protocol {summary['protocol']}: {LA_PROTOCOL_DESCRIPTION}")
+    print(f"{'volume':<24}{'class':<14}{'Dice':>8}{'Jaccard':>9}{'95HD':>9}{'ASD':>9}   (95HD, ASD in voxels)")
+    for row in summary["per_volume"]:
+        print(f"{row['volume']:<24}{row['class']:<14}{row['dice']:>8.4f}{row['jaccard']:>9.4f}{row['hd95']:>9.2f}{row['asd']:>9.2f}")
+    for name, v in summary["per_class"].items():
+        print(
+            f"{'mean +- sd':<24}{name:<14}{v['dice']:>8.4f}{v['jaccard']:>9.4f}{v['hd95']:>9.2f}{v['asd']:>9.2f}\n"
+            f"{'':<38}{v['dice_std']:>8.4f}{v['jaccard_std']:>9.4f}{v['hd95_std']:>9.2f}{v['asd_std']:>9.2f}"
+        )
+
+
+def _print_class_scores(summary: dict) -> None:
+    """A 2D evaluation (`evaluate_volumes`): Dice and ASD per class, their means, the worst volume."""
+    from mona_lab.metrics import PROTOCOL_DESCRIPTIONS
+
     print(f"{summary['split']} split of {summary['dataset']}: {summary['num_volumes']} volumes")
     print(f"protocol {summary['protocol']}: {PROTOCOL_DESCRIPTIONS[summary['protocol']]}")
     print(f"{'class':<14}{'Dice':>8}{'ASD':>9}   (ASD in {summary['asd_units']})")
@@ -109,9 +143,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     worst = min(summary["per_volume"], key=lambda row: (row["dice"], -row["asd"]), default=None)
     if worst is not None:
         print(f"lowest Dice: {worst['volume']} {worst['class']} (Dice {worst['dice']:.4f}, ASD {worst['asd']:.3f})")
-    if csv_path is not None:
-        print(f"wrote {len(summary['per_volume'])} per-volume rows to {csv_path}")
-    return 0
 
 
 def add_train_commands(sub: argparse._SubParsersAction) -> None:
@@ -147,7 +178,7 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_train)
 
-    e = sub.add_parser("evaluate", help="Dice and ASD of a checkpoint on a split of a data set")
+    e = sub.add_parser("evaluate", help="Dice and ASD of a checkpoint on a split of a data set (la: also Jaccard and 95HD)")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--dataset", required=True, choices=DATASET_CHOICES, metavar="NAME", help=", ".join(DATASET_CHOICES))
     e.add_argument("--root", default=None)
@@ -155,9 +186,10 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="auto")
     e.add_argument(
         "--protocol", choices=("strict", "paper"), default="strict",
-        help="strict (default): Dice + symmetric ASD (mm when the spacing is known), a missed class gets the volume "
+        help="2D data sets: strict (default): Dice + symmetric ASD (mm when the spacing is known), a missed class gets the volume "
              "diagonal; paper: the papers' test scripts (medpy dc and directed asd pred->gt in voxels, empty truth "
-             "Dice 1/ASD 0, empty prediction Dice 0/ASD 0)",
+             "Dice 1/ASD 0, empty prediction Dice 0/ASD 0); --dataset la always scores as the LA literature (sliding "
+             "window; Dice, Jaccard, 95HD, ASD in voxels)",
     )  # fmt: skip
     e.add_argument("--csv", default=None, metavar="PATH", help="also write one row per volume and class to PATH (CSV)")
     e.add_argument("--json", action="store_true", help="print one JSON object (with per-volume, per-class rows)")

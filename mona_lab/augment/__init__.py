@@ -36,6 +36,8 @@ Where each idea lives (one module each):
 - `cutmix`: `CutMix`, `sample_cutmix`;
 - `crops3d`: `rot_flip_3d`, `random_crop_3d`, `pad_to_size_3d` (the LA literature's 3D
   training augmentation of UA-MT, on ``[D, H, W]`` tensors, separate from the 2D views);
+- `crop_batches`: `CropBatches` (a `TwoStreamBatches` of those crops from whole volumes,
+  seeded per step, resumable: the 3D training input);
 - `views`: `sample_spatial_transform` (affine then deformation), `AugmentedView`,
   `weak_view`, `strong_view` (a view, step by step);
 - `_random`: the generator-device draws every ``sample_*`` uses (private).
@@ -43,6 +45,7 @@ Where each idea lives (one module each):
 from __future__ import annotations
 
 from mona_lab.augment.configs import StrongAugmentConfig, WeakAugmentConfig
+from mona_lab.augment.crop_batches import CropBatches
 from mona_lab.augment.crops3d import pad_to_size_3d, random_crop_3d, rot_flip_3d
 from mona_lab.augment.cutmix import CutMix, sample_cutmix
 from mona_lab.augment.deformation import (
@@ -64,6 +67,7 @@ from mona_lab.augment.views import AugmentedView, sample_spatial_transform, stro
 __all__ = [
     "INTERPOLATION_MODES",
     "AugmentedView",
+    "CropBatches",
     "CutMix",
     "IntensityChange",
     "SpatialTransform",

@@ -10,7 +10,8 @@ Where each part lives:
 
 - `train_config`: `TrainConfig` (its fields with the papers' values and mona_lab's
   departures, their checks, save/load), `config_differences`, and the choices
-  `METHOD_CHOICES`, `DATASET_CHOICES`, `PRETRAINING_METHODS`, `RESUMABLE_FIELDS`;
+  `METHOD_CHOICES`, `DATASET_CHOICES`, `PRETRAINING_METHODS`, `RESUMABLE_FIELDS`, the 3D
+  `VOLUME_DATASETS` and `VOLUME_METHODS`, and `parse_triple` (a ``D,H,W`` flag);
 - `recipes`: `PAPER_RECIPE` (the printed values), `MUTED_RECIPE` (the contrastive terms muted, a lesson), `RECIPES`, `recipe_options`.
 """
 from __future__ import annotations
@@ -21,8 +22,11 @@ from mona_lab.config.train_config import (
     METHOD_CHOICES,
     PRETRAINING_METHODS,
     RESUMABLE_FIELDS,
+    VOLUME_DATASETS,
+    VOLUME_METHODS,
     TrainConfig,
     config_differences,
+    parse_triple,
 )
 
 __all__ = [
@@ -34,6 +38,9 @@ __all__ = [
     "RECIPES",
     "RESUMABLE_FIELDS",
     "TrainConfig",
+    "VOLUME_DATASETS",
+    "VOLUME_METHODS",
     "config_differences",
+    "parse_triple",
     "recipe_options",
 ]

@@ -34,7 +34,16 @@ METHOD_CHOICES = (
     "action",
     "action++",
 )
-DATASET_CHOICES = ("phantom", "acdc", "nifti")
+DATASET_CHOICES = ("phantom", "acdc", "nifti", "la")
+# 3D data sets (a VNet on random crops, sliding-window evaluation; `mona_lab.data.volume_data`)
+VOLUME_DATASETS = ("la",)
+# Methods wired for 3D so far: their views are the crops themselves (RandomRotFlip + RandomCrop).
+# MONA, ARCO, ACTION and ACTION++ need 3D strong views, 3D local windows and 3D pixel samplers.
+VOLUME_METHODS = ("supervised", "mean-teacher")
+# The papers' LA setting (UA-MT; ACTION++ Sec. 3), in [D, H, W] order (`mona_lab.data.la`):
+# 112x112x80 crops and a sliding window with stride 18x18x4, both written (x, y, z) there.
+_LA_CROP, _LA_STRIDE = (80, 112, 112), (4, 18, 18)
+_VOLUME_FIELDS = ("crop_size", "la_downsample", "window_stride", "val_window_stride")
 # Methods with a pre-training stage (GLCon for MONA/ARCO, global + local distillation for ACTION).
 PRETRAINING_METHODS = ("mona", "arco-ns", "arco-sg", "arco-sag", "action", "action++")
 # Fields that may differ when a run is resumed: where it runs and how far it goes.
@@ -72,6 +81,23 @@ class TrainConfig:
     # Unused (stays None) for the other data sets.
     phantom_fast: bool | None = None
     labeled: float = 3
+    # 3D (--dataset la; `None` and unused in 2D). The papers (UA-MT, ACTION++ Sec. 3) train a
+    # VNet on 112x112x80 crops (x, y, z) of the stored volumes after RandomRotFlip, batch 2
+    # labelled + 2 unlabelled (here --batch-size 4), and score each validation volume with a
+    # sliding window of stride 18x18x4. Resolved when the config is made and recorded in
+    # config.json as "D,H,W" strings (crop 80,112,112 and stride 4,18,18 at la_downsample 1).
+    crop_size: str | None = option(
+        None, "--dataset la: training crop D,H,W, multiples of 16 (default: the papers' 80,112,112 divided by "
+        "--la-downsample, rounded down to multiples of 16)",
+    )  # fmt: skip
+    la_downsample: int | None = option(None, "--dataset la: shrink every volume by this integer factor per axis (default 1, the papers'; 2: the CPU setting)")
+    # Sliding-window stride of the final scores (metrics.json, the last log.csv row) and of
+    # `mona-lab evaluate`: the papers' overlap, 4,18,18 scaled with the crop (`scaled_stride`).
+    window_stride: str | None = option(None, "--dataset la: sliding-window stride D,H,W of the final scores and evaluate (default: the papers' 4,18,18 scaled with the crop)")
+    # Stride of the periodic validation (best.pt, log.csv's val_mean_dice before the last
+    # step): half the crop per axis by default, for an affordable CPU validation (crop
+    # 32,64,64 at downsample 2: 8 windows per volume instead of about 56 at the papers' overlap).
+    val_window_stride: str | None = option(None, "--dataset la: sliding-window stride D,H,W of the periodic validation (default: half the crop)")
     iterations: int = option(1000, "main (fine-tuning) iterations", required=True)
     pretrain_iterations: int | None = option(None, "pre-training iterations (default: half of --iterations)")
     image_size: int = option(128, "working size of the slices")
@@ -96,7 +122,7 @@ class TrainConfig:
     ema_warmup: bool = True
     amp: bool = True  # bf16 autocast on CUDA where supported; ignored on CPU
     # model
-    width: float = option(1.0, "UNet width multiplier (1.0: 16..256 channels)")
+    width: float = option(1.0, "network width multiplier (UNet 1.0: 16..256 channels; VNet: 16 * width base filters)")
     embed_dim: int = option(512, "embedding size (512 MONA, 128 ACTION++)")
     representation_stride: int = 4  # the representation head fuses at 1/4 resolution (cost)
     # Hidden width of the representation head's 3x3 conv as a fraction of embed_dim. Paper
@@ -227,6 +253,7 @@ class TrainConfig:
             self.phantom_fast = is_fast_mode()
         elif self.dataset != "phantom" and self.phantom_fast is not None:
             raise MonaLabError(f"phantom_fast={self.phantom_fast!r} applies to --dataset phantom only, not {self.dataset!r}")
+        self._resolve_volume_fields()
         for name in ("iterations", "image_size", "batch_size", "validate_every", "checkpoint_every", "lr_step_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -255,6 +282,60 @@ class TrainConfig:
             raise MonaLabError(f"representation_hidden_ratio must lie in (0, 16], got {self.representation_hidden_ratio!r}")
         if not isinstance(self.dynamics_every, int) or self.dynamics_every < 0:
             raise MonaLabError(f"--dynamics-every must be an integer >= 0 (0: off), got {self.dynamics_every!r}")
+
+    def _resolve_volume_fields(self) -> None:
+        """3D data sets: check the method, fill in and check crop, downsampling and strides
+        (written back as canonical ``"D,H,W"`` strings); 2D: refuse any of them."""
+        if self.dataset not in VOLUME_DATASETS:
+            given = [f"--{n.replace('_', '-')}" for n in _VOLUME_FIELDS if getattr(self, n) is not None]
+            if given:
+                raise MonaLabError(f"{', '.join(given)} apply to 3D data sets ({', '.join(VOLUME_DATASETS)}) only, not --dataset {self.dataset}")
+            return
+        if self.method not in VOLUME_METHODS:
+            raise MonaLabError(
+                f"--method {self.method} is not wired for 3D data (--dataset {self.dataset}) yet: its views, local windows "
+                f"and pixel samplers are 2D only; 3D methods so far: {', '.join(VOLUME_METHODS)}"
+            )
+        factor = 1 if self.la_downsample is None else self.la_downsample
+        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+            raise MonaLabError(f"--la-downsample must be a positive integer, got {self.la_downsample!r}")
+        self.la_downsample = factor
+        if self.crop_size is None:
+            crop = tuple(max(16, (c // factor) // 16 * 16) for c in _LA_CROP)
+        else:
+            crop = parse_triple(self.crop_size, "--crop-size")
+        if any(c % 16 for c in crop):
+            raise MonaLabError(f"--crop-size {','.join(map(str, crop))}: every side must be a multiple of 16 (the VNet down-samples 4 times)")
+        self.crop_size = ",".join(map(str, crop))
+        from mona_lab.metrics.sliding_window import scaled_stride
+
+        defaults = {"window_stride": scaled_stride(crop, _LA_CROP, _LA_STRIDE), "val_window_stride": tuple(max(1, c // 2) for c in crop)}
+        for name, default in defaults.items():
+            flag = f"--{name.replace('_', '-')}"
+            stride = default if getattr(self, name) is None else parse_triple(getattr(self, name), flag)
+            if any(s > c for s, c in zip(stride, crop)):
+                raise MonaLabError(f"{flag} {','.join(map(str, stride))} must not exceed the crop {self.crop_size} on any axis (voxels would be skipped)")
+            setattr(self, name, ",".join(map(str, stride)))
+
+    @property
+    def spatial_dims(self) -> int:
+        """3 for the 3D data sets (`VOLUME_DATASETS`: a VNet on crops), else 2 (a UNet on slices)."""
+        return 3 if self.dataset in VOLUME_DATASETS else 2
+
+    @property
+    def crop_shape(self) -> tuple[int, int, int]:
+        """``crop_size`` as ``(D, H, W)`` (3D data sets only)."""
+        return parse_triple(self.crop_size, "--crop-size")
+
+    @property
+    def window_stride_shape(self) -> tuple[int, int, int]:
+        """``window_stride`` as ``(D, H, W)`` (3D data sets only)."""
+        return parse_triple(self.window_stride, "--window-stride")
+
+    @property
+    def val_window_stride_shape(self) -> tuple[int, int, int]:
+        """``val_window_stride`` as ``(D, H, W)`` (3D data sets only)."""
+        return parse_triple(self.val_window_stride, "--val-window-stride")
 
     @property
     def representation_hidden(self) -> int:
@@ -327,6 +408,29 @@ class TrainConfig:
         except json.JSONDecodeError as err:
             raise MonaLabError(f"config file {path} is not valid JSON: {err}") from err
         return cls.from_dict(data)
+
+
+def parse_triple(value: Any, flag: str) -> tuple[int, int, int]:
+    """``"32,64,64"``, ``"32x64x64"``, ``"64"`` (all three) or a sequence of three ints -> ``(D, H, W)``.
+
+    Raises:
+        MonaLabError: naming ``flag``, for anything but one or three positive integers.
+    """
+    if isinstance(value, str):
+        parts = [p for p in value.replace("x", ",").replace(" ", ",").split(",") if p]
+    elif isinstance(value, (tuple, list)):
+        parts = list(value)
+    else:
+        parts = [value]
+    try:
+        numbers = [int(p) if not isinstance(p, float) or float(p).is_integer() else None for p in parts]
+    except (TypeError, ValueError):
+        numbers = [None]
+    if len(numbers) == 1:
+        numbers = numbers * 3
+    if len(numbers) != 3 or any(n is None or isinstance(n, bool) or n < 1 for n in numbers):
+        raise MonaLabError(f"{flag} must be D,H,W (three positive integers, e.g. 32,64,64) or one of them, got {value!r}")
+    return tuple(numbers)  # type: ignore[return-value]
 
 
 def config_differences(saved: TrainConfig, requested: TrainConfig) -> list[str]:

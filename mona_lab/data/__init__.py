@@ -44,6 +44,11 @@ Public names (each defined in the sub-module in brackets):
   ``la_case_path``, ``downsample_volume(volume, factor=2)``, ``LA_CLASS_NAMES``, ``LA_SPLITS``,
   ``LA_PATCH_SIZE`` = (80, 112, 112) and ``LA_STRIDE`` = (4, 18, 18) (the papers' 112x112x80
   crop and 18x18x4 stride, in [D, H, W] order).
+- 3D data sets [volume_data]: ``load_volume_dataset(name, root=None, *, downsample=1,
+  train=True) -> VolumeData`` (``name`` in ``VOLUME_DATASET_NAMES`` = ("la",)): training
+  volumes as tensors at the working grid (downsampled), validation / test volumes at their
+  native grid and at the working grid; ``VolumeData.patients``, ``slice_indices`` (volume
+  rows), ``check_crop``, ``split``. Its batches: ``mona_lab.augment.CropBatches``.
 - Preprocessing: ``minmax_normalize``, ``ct_window_normalize``, ``resize_images``,
   ``resize_labels``, ``resize_probabilities`` [preprocess].
 - Statistics: ``class_pixel_counts``, ``class_fractions``, ``rank_frequency``,
@@ -115,6 +120,7 @@ from mona_lab.data.stats import (
     slice_presence,
 )
 from mona_lab.data.volume import Volume
+from mona_lab.data.volume_data import VOLUME_DATASET_NAMES, VolumeData, load_volume_dataset
 
 __all__ = [
     "ACDC_CLASS_NAMES",
@@ -130,7 +136,9 @@ __all__ = [
     "SegmentationData",
     "TwoStreamBatch",
     "TwoStreamBatches",
+    "VOLUME_DATASET_NAMES",
     "Volume",
+    "VolumeData",
     "class_fractions",
     "class_pixel_counts",
     "compute_class_stats",
@@ -144,6 +152,7 @@ __all__ = [
     "iter_volume_batches",
     "la_case_path",
     "load_dataset",
+    "load_volume_dataset",
     "make_phantom",
     "make_phantom_patient",
     "minmax_normalize",

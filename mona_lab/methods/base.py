@@ -77,7 +77,7 @@ class Method(nn.Module):
         self.config = config
         self.num_classes = num_classes
         self.student = build_model(
-            "unet2d",
+            "vnet3d" if config.spatial_dims == 3 else "unet2d",  # VNet3D: base filters 16 * width
             num_classes=num_classes,
             width=config.width,
             embed_dim=config.embed_dim,
@@ -152,5 +152,6 @@ class Method(nn.Module):
 
     @torch.no_grad()
     def predict_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Student logits [B,C,S,S] for images [B,1,S,S] (evaluation uses the student)."""
+        """Student logits [B,C,S,S] for images [B,1,S,S] (3D: [B,C,D,H,W] for [B,1,D,H,W];
+        evaluation uses the student)."""
         return self.student(images).logits

@@ -1,4 +1,9 @@
-"""Baselines: UNet trained on the labelled patients only, and the classic mean teacher."""
+"""Baselines: UNet trained on the labelled patients only, and the classic mean teacher.
+
+Both run in 2D (a UNet on slices) and in 3D (a VNet on crops of whole volumes, ``--dataset
+la``): the LA literature's VNet-L and mean teacher (UA-MT, Yu et al. MICCAI 2019; ACTION++
+Table 1), where the weak view is the crop's RandomRotFlip (`weak_images`).
+"""
 from __future__ import annotations
 
 import math
@@ -6,15 +11,14 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mona_lab.augment import weak_view
 from mona_lab.losses import DiceCELoss
 from mona_lab.methods.base import Method, Stage, StepContext
-from mona_lab.methods.views import join_streams
+from mona_lab.methods.views import join_streams, weak_images
 
 
 class Supervised(Method):
-    """UNet-L (N labelled patients) or UNet-F (all labelled): L_sup = 0.5 Dice + 0.5 CE on
-    weakly augmented labelled slices. The whole batch is labelled (``labeled_fraction=1``),
+    """UNet-L (N labelled patients) or UNet-F (all labelled), VNet-L / VNet-F in 3D: L_sup =
+    0.5 Dice + 0.5 CE on weakly augmented labelled slices (3D: crops). The whole batch is labelled (``labeled_fraction=1``),
     so it sees as many images per step as the semi-supervised recipes."""
 
     uses_teacher = False
@@ -28,9 +32,9 @@ class Supervised(Method):
         return [Stage("supervised", self.config.iterations)]
 
     def compute_losses(self, labeled_images, labeled_labels, unlabeled_images, ctx: StepContext):
-        view = weak_view(labeled_images, labeled_labels.long(), ctx.generator)
-        logits = self.student(view.images).logits
-        terms = self.sup_loss.terms(logits, view.labels)
+        images, labels = weak_images(labeled_images, labeled_labels.long(), ctx.generator)
+        logits = self.student(images).logits
+        terms = self.sup_loss.terms(logits, labels)
         sup = self.sup_loss.dice_weight * terms.dice + self.sup_loss.ce_weight * terms.cross_entropy
         return self.combine({"sup": sup, "dice": terms.dice, "ce": terms.cross_entropy}, {"sup": 1.0})
 
@@ -62,14 +66,14 @@ class MeanTeacher(Method):
 
     def compute_losses(self, labeled_images, labeled_labels, unlabeled_images, ctx: StepContext):
         images, labels = join_streams(labeled_images, labeled_labels, unlabeled_images)
-        view = weak_view(images, labels, ctx.generator)
+        images, labels = weak_images(images, labels, ctx.generator)
         bl = labeled_images.shape[0]
-        noise = torch.randn((2, *view.images.shape), generator=ctx.generator).mul_(0.1).clamp_(-0.2, 0.2)
-        noise = noise.to(view.images.device)
-        student_logits = self.student(view.images + noise[0]).logits
+        noise = torch.randn((2, *images.shape), generator=ctx.generator).mul_(0.1).clamp_(-0.2, 0.2)
+        noise = noise.to(images.device)
+        student_logits = self.student(images + noise[0]).logits
         with torch.no_grad():
-            teacher_logits = self.teacher(view.images + noise[1]).logits
-        sup = self.sup_loss(student_logits[:bl], view.labels[:bl])
+            teacher_logits = self.teacher(images + noise[1]).logits
+        sup = self.sup_loss(student_logits[:bl], labels[:bl])
         consistency = F.mse_loss(student_logits.softmax(1), teacher_logits.softmax(1))
         weight = self.consistency_weight(ctx.stage_step)
         return self.combine({"sup": sup, "consistency": consistency}, {"sup": 1.0, "consistency": weight})

@@ -38,6 +38,19 @@ def join_streams(labeled_images: torch.Tensor, labeled_labels: torch.Tensor, unl
     return images, labels
 
 
+def weak_images(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weak view's images and labels of a batch, what the baselines learn from.
+
+    2D ``[B, 1, S, S]``: `weak_view` (rotation, crop, flip). 3D ``[B, 1, D, H, W]``: the
+    crops arrive augmented by the LA literature's RandomRotFlip + RandomCrop
+    (`mona_lab.augment.CropBatches`, UA-MT), so they are returned as they are and draw nothing.
+    """
+    if images.dim() == 5:
+        return images, labels
+    view = weak_view(images, labels, generator)
+    return view.images, view.labels
+
+
 def make_views(
     labeled_images: torch.Tensor,
     labeled_labels: torch.Tensor,

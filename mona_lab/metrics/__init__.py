@@ -105,6 +105,9 @@ The package, one idea per module (every name is re-exported here):
   ``test_util.py``, the LA setting);
 - `mona_lab.metrics.binary_metrics`: `binary_scores` (`BINARY_SCORE_NAMES`), the LA
   literature's Dice, Jaccard, 95HD and directed ASD of a binary mask, in voxels;
+- `mona_lab.metrics.window_scores`: `volume_window_scores` (sliding window, probabilities
+  back on the native grid, `binary_scores` per class), `summarise_window_scores`,
+  `to_native_grid`, `LA_PROTOCOL` / `LA_PROTOCOL_DESCRIPTION`: the LA evaluation;
 - `mona_lab.metrics.checks`: argument checks, `PROTOCOL_CHOICES`, `check_protocol`;
 - `mona_lab.metrics.paired`: `paired_interval`, a paired difference over seeds with its t interval.
 """
@@ -132,6 +135,13 @@ from mona_lab.metrics.sliding_window import (
     sliding_window_predict,
     sliding_window_starts,
 )
+from mona_lab.metrics.window_scores import (
+    LA_PROTOCOL,
+    LA_PROTOCOL_DESCRIPTION,
+    summarise_window_scores,
+    to_native_grid,
+    volume_window_scores,
+)
 from mona_lab.metrics.surface_distance import (
     asd_per_class,
     average_surface_distance,
@@ -142,6 +152,8 @@ from mona_lab.metrics.surface_distance import (
 __all__ = [
     "BINARY_SCORE_NAMES",
     "EMPTY_ASD_CHOICES",
+    "LA_PROTOCOL",
+    "LA_PROTOCOL_DESCRIPTION",
     "PER_VOLUME_COLUMNS",
     "PROTOCOL_CHOICES",
     "PROTOCOL_DESCRIPTIONS",
@@ -162,5 +174,8 @@ __all__ = [
     "sliding_window_predict",
     "sliding_window_starts",
     "summarise",
+    "summarise_window_scores",
+    "to_native_grid",
     "volume_diagonal",
+    "volume_window_scores",
 ]

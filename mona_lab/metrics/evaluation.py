@@ -128,18 +128,20 @@ def per_volume_rows(
 
 
 def per_volume_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """`per_volume_rows` as CSV text: header `PER_VOLUME_COLUMNS`, floats as Python ``repr``
+    """`per_volume_rows` as CSV text: header `PER_VOLUME_COLUMNS` (then any further keys of
+    the first row, e.g. the LA rows' ``jaccard`` and ``hd95``), floats as Python ``repr``
     (round-trip exact; ``nan`` for undefined values), booleans as ``true``/``false``."""
     import csv
     import io
 
+    columns = list(PER_VOLUME_COLUMNS) + [k for k in (rows[0] if rows else {}) if k not in PER_VOLUME_COLUMNS]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(PER_VOLUME_COLUMNS)
+    writer.writerow(columns)
     for row in rows:
         writer.writerow([
             repr(row[c]) if isinstance(row[c], float) else str(row[c]).lower() if isinstance(row[c], bool) else row[c]
-            for c in PER_VOLUME_COLUMNS
+            for c in columns
         ])
     return buffer.getvalue()
 

@@ -11,7 +11,8 @@ while the loss curves look healthy (issue "Methods that work"). The training loo
     grad@LAYER:TERM                     |d (lambda_TERM * L_TERM) / d w|, TERM in the total
     bn_running_var@bottleneck           mean running variance of the bottleneck's last BN
 
-for LAYER in `TRACKED_LAYERS` (first conv, bottleneck conv, classifier). The gradients are
+for LAYER in `TRACKED_LAYERS` (first conv, bottleneck conv, classifier; the VNet's in
+`TRACKED_LAYERS_3D`). The gradients are
 taken term by term with ``torch.autograd.grad`` on the step's graph before the step's own
 backward (a few extra backward passes every N iterations, none in between).
 `mona_lab.lab.viz.plot_training_dynamics` draws the file.
@@ -33,20 +34,35 @@ TRACKED_LAYERS = {
     "classifier": "backbone.classifier.weight",
 }
 BOTTLENECK_NORM = "backbone.encoder.4.1.layers.5"
+# the same layers of the 3D `VNet3D` backbone: the stem's conv, the last conv of the
+# bottleneck stage (depth 3: conv-BN-ReLU, conv-BN-ReLU, conv-BN) and the 1x1x1 classifier
+TRACKED_LAYERS_3D = {
+    "first_conv": "backbone.stem.0.weight",
+    "bottleneck_conv": "backbone.encoder.4.body.6.weight",
+    "classifier": "backbone.classifier.weight",
+}
+BOTTLENECK_NORM_3D = "backbone.encoder.4.body.7"
+
+
+def _layers_of(model: nn.Module) -> tuple[dict[str, str], str]:
+    """The tracked layer names and the bottleneck norm of ``model``'s backbone (UNet or VNet)."""
+    params = dict(model.named_parameters())
+    return (TRACKED_LAYERS_3D, BOTTLENECK_NORM_3D) if TRACKED_LAYERS_3D["first_conv"] in params else (TRACKED_LAYERS, BOTTLENECK_NORM)
 
 
 def tracked_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The `TRACKED_LAYERS` weights of ``model`` that it has (a VNet has none of them)."""
+    """The `TRACKED_LAYERS` weights of ``model`` that it has (`TRACKED_LAYERS_3D` for a VNet)."""
     params = dict(model.named_parameters())
-    return {layer: params[name] for layer, name in TRACKED_LAYERS.items() if name in params}
+    layers, _ = _layers_of(model)
+    return {layer: params[name] for layer, name in layers.items() if name in params}
 
 
 @torch.no_grad()
 def weight_norms(model: nn.Module) -> dict[str, float]:
     """``{"weight_norm@LAYER": |w|}`` plus the bottleneck BN's mean running variance."""
     row = {f"weight_norm@{layer}": float(p.detach().norm()) for layer, p in tracked_parameters(model).items()}
-    norm = dict(model.named_modules()).get(BOTTLENECK_NORM)
-    if isinstance(norm, nn.BatchNorm2d) and norm.running_var is not None:
+    norm = dict(model.named_modules()).get(_layers_of(model)[1])
+    if isinstance(norm, (nn.BatchNorm2d, nn.BatchNorm3d)) and norm.running_var is not None:
         row["bn_running_var@bottleneck"] = float(norm.running_var.mean())
     return row
 

@@ -138,7 +138,7 @@ def train(config: TrainConfig, data=None) -> TrainResult:
                 row = log_row(step, stage.name, lr, tau, values)
                 done = step + 1
                 if done % config.validate_every == 0 or done == total:
-                    summary = validate(method, data, config.image_size, device, info)
+                    summary = validate(method, data, config.image_size, device, info, final=done == total)
                     row["val_mean_dice"] = format_value(summary["mean_dice"])
                     if state.is_new_best(summary["mean_dice"]) and info.is_main:
                         state.save_best()
@@ -156,7 +156,7 @@ def train(config: TrainConfig, data=None) -> TrainResult:
         progress.close()
         log.close()
         if summary is None or state.start_step >= total:  # the last iteration validated already
-            summary = validate(method, data, config.image_size, device, info)
+            summary = validate(method, data, config.image_size, device, info, final=True)
         metrics = _write_metrics(config, labeled_ids, total, state, summary, info)
         return TrainResult(out, metrics, method)
     finally:
@@ -169,22 +169,35 @@ def _set_up(config: TrainConfig, data, device: torch.device, info: distributed.D
     """Check ``--out``, seed, load the data, split the patients, build the method, its
     batch stream and optimiser, create ``--out`` and, with ``resume``, load ``last.pt``.
 
+    3D data sets (``config.spatial_dims == 3``, LA) load a `VolumeData` (volumes downsampled
+    by ``la_downsample``; a patient is a volume) and draw `CropBatches` of ``crop_size``.
+
     Returns:
-        ``(data, labeled_ids, state)``: the `SegmentationData`, the labelled patients and
-        the run's `TrainingState` (method, optimiser, batches, generator, start step).
+        ``(data, labeled_ids, state)``: the `SegmentationData` (3D: `VolumeData`), the labelled
+        patients and the run's `TrainingState` (method, optimiser, batches, generator, start step).
     """
-    from mona_lab.data import TwoStreamBatches, load_dataset, split_patients
+    from functools import partial
+
+    from mona_lab.augment import CropBatches
+    from mona_lab.data import TwoStreamBatches, load_dataset, load_volume_dataset, split_patients
 
     check_out(config)
     seed_everything(config.seed)
-    if data is None:
+    batch_source = TwoStreamBatches
+    if config.spatial_dims == 3:
+        if data is None:
+            data = load_volume_dataset(config.dataset, root=config.root, downsample=config.la_downsample)
+        elif data.downsample != config.la_downsample:
+            raise MonaLabError(f"data were downsampled by {data.downsample} but config.la_downsample is {config.la_downsample}")
+        batch_source = partial(CropBatches, crop_size=config.crop_shape)
+    elif data is None:
         data = load_dataset(config.dataset, root=config.root, image_size=config.image_size, seed=config.seed,
                             fast=config.phantom_fast)  # fmt: skip
     elif data.image_size != config.image_size:
         raise MonaLabError(f"data were loaded at {data.image_size}px but config.image_size is {config.image_size}")
     labeled_ids, unlabeled_ids = split_patients(data.patients, config.labeled, seed=config.seed)
     method = build_method(config, data.num_classes)
-    batches = TwoStreamBatches(
+    batches = batch_source(
         data,
         labeled_ids,
         unlabeled_ids,
@@ -197,7 +210,7 @@ def _set_up(config: TrainConfig, data, device: torch.device, info: distributed.D
     # model initialisation is seeded once for every process (DDP also broadcasts rank 0's)
     method.to(device)
     if device.type == "cuda":
-        method.to(memory_format=torch.channels_last)
+        method.to(memory_format=torch.channels_last if config.spatial_dims == 2 else torch.channels_last_3d)
     optimizer = build_optimizer(config, method.trainable_parameters())
     generator = torch.Generator().manual_seed(config.seed * 7919 + info.rank)
     state = TrainingState(out, config, data.class_names, method, optimizer, batches, generator)
@@ -232,7 +245,8 @@ def _losses(model: torch.nn.Module, batch, device: torch.device, amp: bool) -> d
     batch = batch.to(device)
     images = [batch.labeled_images, batch.unlabeled_images]
     if device.type == "cuda":
-        images = [x.contiguous(memory_format=torch.channels_last) for x in images]
+        layout = torch.channels_last if images[0].dim() == 4 else torch.channels_last_3d
+        images = [x.contiguous(memory_format=layout) for x in images]
     with _autocast(device, amp):
         return model(images[0], batch.labeled_labels, images[1])
 
