@@ -5,9 +5,9 @@ per-class table of `mona_lab.data.stats` over the training slices at native reso
 with ``--json``, one JSON object with ``dataset``, ``classes``, ``fractions``,
 ``zipf_exponent`` and more).
 
-``mona-lab data phantom --out DIR [--patients N] [--seed S]`` writes the phantom as NIfTI
-in the official ACDC layout (spacing in the header) plus ``dataset.json`` and
-``train/val/test.list``; it refuses a non-empty ``DIR`` unless ``--overwrite`` is given.
+``mona-lab data phantom --out DIR [--patients N] [--seed S] [--heterogeneity H]`` writes the
+phantom (``H``: `PhantomConfig.heterogeneity`, also on ``stats``) as NIfTI in the official
+ACDC layout (spacing in the header) plus ``dataset.json`` and ``train/val/test.list``; it refuses a non-empty ``DIR`` unless ``--overwrite`` is given.
 Read it back with ``--dataset nifti --root DIR``.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from mona_lab.errors import MonaLabError
 
 DATASET_CHOICES = ("phantom", "acdc", "nifti")
+HETEROGENEITY_HELP = "phantom inter-patient variation in [0, 2] (default 0; 1 ~ ACDC's spread)"
 
 
 def _positive_int(text: str) -> int:
@@ -49,10 +50,12 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     phantom = None
     if args.dataset == "phantom":
         phantom = phantom_config_for(seed=args.seed)
-        if args.zipf_exponent is not None:
-            import dataclasses
+        import dataclasses
 
+        if args.zipf_exponent is not None:
             phantom = dataclasses.replace(phantom, zipf_exponent=args.zipf_exponent)
+        if args.heterogeneity is not None:
+            phantom = dataclasses.replace(phantom, heterogeneity=args.heterogeneity)
     stats = dataset_class_stats(args.dataset, args.root, seed=args.seed, phantom=phantom)
     if args.json:
         payload = stats.to_dict()
@@ -75,6 +78,8 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, image_size=args.image_size)
     if args.zipf_exponent is not None:
         config = dataclasses.replace(config, zipf_exponent=args.zipf_exponent)
+    if args.heterogeneity is not None:
+        config = dataclasses.replace(config, heterogeneity=args.heterogeneity)
     out = Path(args.out)
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:  # check before the work
         raise MonaLabError(f"--out folder {out} is not empty; choose a new folder or pass --overwrite")
@@ -104,6 +109,7 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     stats.add_argument("--seed", type=_non_negative_int, default=0, help="phantom seed (default 0)")
     stats.add_argument("--zipf-exponent", type=float, default=None, help="phantom Zipf exponent (default 1.0)")
+    stats.add_argument("--heterogeneity", type=float, default=None, help=HETEROGENEITY_HELP)
     stats.set_defaults(handler=_cmd_stats)
 
     phantom = sub.add_parser("phantom", help="write the phantom as NIfTI in the official ACDC layout")
@@ -112,5 +118,6 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     phantom.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
     phantom.add_argument("--image-size", type=_positive_int, default=None, help="slice size (default 128)")
     phantom.add_argument("--zipf-exponent", type=float, default=None, help="Zipf exponent (default 1.0)")
+    phantom.add_argument("--heterogeneity", type=float, default=None, help=HETEROGENEITY_HELP)
     phantom.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty folder")
     phantom.set_defaults(handler=_cmd_phantom)

@@ -30,8 +30,16 @@ overlap), smooth texture, a multiplicative bias field, Gaussian blur and Rician 
 volume is min-max normalised to [0, 1], as ACDC scans are (MONA Sec. IV-A). Tail classes
 are absent from many slices (papillary muscles only mid-ventricle, effusion only in a band).
 
+**Heterogeneity.** With the ranges above, patients are so alike that two labelled ones
+cover the rest (issue 24). ``PhantomConfig.heterogeneity`` (default 0, the phantom above bit
+for bit; 1 about ACDC's inter-patient spread) widens them: scanner contrast, brightest
+tissue, bias, noise and blur per patient, and heart size, position, rotation, wall shape,
+ES contraction, tail-class area ratios and four ACDC pathologies (DCM, HCM, MINF, ARV).
+`PhantomConfig`'s docstring gives the ranges and the calibration against ACDC.
+
 **Determinism.** Patient ``i`` draws from ``numpy.random.default_rng(SeedSequence(seed,
-spawn_key=(i,)))``, so it is the same whatever ``num_patients`` is. All anatomy is drawn in
+spawn_key=(i,)))`` (its heterogeneity from ``spawn_key=(i, 1)``), so it is the same
+whatever ``num_patients`` is. All anatomy is drawn in
 millimetres before rasterising, so the same patient at another ``image_size`` is the same
 anatomy at another resolution (the noise differs).
 
@@ -43,6 +51,7 @@ Where each part lives (one idea per module):
 - `geometry`: `solve_geometry`, the closed-form sizes that give the Zipf tail;
 - `raster`: `paint_frame`, tissue codes and labels pixel by pixel;
 - `intensity`: `image_from_tissues`, intensities, texture, bias, blur, Rician noise, min-max;
+- `heterogeneity`: `apply_heterogeneity`, the inter-patient variation from its own stream;
 - `build`: `patient_id`, `phantom_split`, `make_phantom_patient`, `make_phantom`.
 """
 from __future__ import annotations

@@ -3,7 +3,10 @@
 Patient ``i`` draws from ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(i,)))``:
 first its anatomy (`draw_anatomy`), then for each frame the noise of its image
 (`image_from_tissues`); the sizes (`solve_geometry`) and the painting (`paint_frame`)
-draw nothing. So a patient is the same whatever ``num_patients`` is.
+draw nothing. So a patient is the same whatever ``num_patients`` is. Its inter-patient
+variation (`PhantomConfig.heterogeneity`, `apply_heterogeneity`) draws from a stream of its
+own, ``SeedSequence(seed, spawn_key=(i, 1))``, so heterogeneity 0 leaves every draw above
+as it was.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 from mona_lab.data.phantom.anatomy import draw_anatomy
 from mona_lab.data.phantom.config import PhantomConfig
 from mona_lab.data.phantom.geometry import solve_geometry
+from mona_lab.data.phantom.heterogeneity import apply_heterogeneity
 from mona_lab.data.phantom.intensity import image_from_tissues
 from mona_lab.data.phantom.raster import paint_frame
 from mona_lab.data.volume import Volume
@@ -55,7 +59,7 @@ def make_phantom_patient(config: PhantomConfig, index: int) -> list[Volume]:
     if index < 0:
         raise MonaLabError(f"patient index must be >= 0, got {index}")
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index,)))
-    anatomy = draw_anatomy(rng, config)
+    anatomy = apply_heterogeneity(draw_anatomy(rng, config), config, index)  # own stream (i, 1)
     geometry = solve_geometry(anatomy)
     pid = patient_id(index)
     # float32-exact values, so that a NIfTI header (float32 zooms) stores them unchanged

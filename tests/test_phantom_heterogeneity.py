@@ -1,0 +1,138 @@
+"""`PhantomConfig.heterogeneity` (issue 24): level 0 is the old phantom bit for bit, higher
+levels spread patients further apart, the data set keeps its classes and its Zipf tail,
+and bad levels are refused by name."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mona_lab.cli import main
+from mona_lab.data.phantom import PhantomConfig, make_phantom, make_phantom_patient
+from mona_lab.data.phantom.heterogeneity import PATHOLOGIES, draw_variation, pathology_of, variation_rng
+from mona_lab.data.stats import class_fractions, class_pixel_counts, fit_zipf_exponent
+from mona_lab.errors import MonaLabError
+
+SMALL = PhantomConfig(image_size=64, zipf_exponent=2.0, seed=3)
+# sha256(image bytes + label bytes)[:16] of volumes made by the code before heterogeneity
+# existed (commit 3b3eac4). float32 images from numpy/scipy: a different numpy/scipy build
+# could change the last bit; then regenerate them from that commit, never from this code.
+BEFORE = {
+    (PhantomConfig(), 0): ("00cd5ee7c871b765", "da1cb0e98210241b"),
+    (PhantomConfig(), 1): ("cbd79ca5dcb9f5f4", "6d159cad8da9b3c4"),
+    (PhantomConfig(), 7): ("07ea108fb77701ee", "29246adedd45f63f"),
+    (SMALL, 0): ("c7ae492a6797faf5", "f5a1a2904d9f5299"),
+    (SMALL, 5): ("43a529713238d010", "7bda431cfa7ff743"),
+}
+
+
+def digest(volume) -> str:
+    return hashlib.sha256(volume.image.tobytes() + volume.label.tobytes()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("config, index", list(BEFORE))
+def test_level_zero_is_the_phantom_before_bit_for_bit(config, index):
+    for cfg in (config, dataclasses.replace(config, heterogeneity=0.0, anatomy_heterogeneity=0.0)):
+        assert tuple(digest(v) for v in make_phantom_patient(cfg, index)) == BEFORE[(config, index)]
+
+
+def per_patient(config: PhantomConfig) -> dict[str, np.ndarray]:
+    """Per-patient statistics of the calibration (benchmarks/phantom_heterogeneity.py)."""
+    rows = []
+    for i in range(config.num_patients):
+        ed, es = make_phantom_patient(config, i)
+        img, lab = np.concatenate([ed.image, es.image]), np.concatenate([ed.label, es.label])
+        lv, myo = np.isin(lab, (3, 4)), lab == 2
+        blood = img[lv].mean()
+        rows.append({
+            "contrast": blood / img[myo].mean(),
+            "blood": blood,
+            "lv_fraction": np.isin(ed.label, (3, 4)).mean(),
+            "es_ed": np.isin(es.label, (3, 4)).sum() / np.isin(ed.label, (3, 4)).sum(),
+            "myo_lv": (ed.label == 2).sum() / np.isin(ed.label, (3, 4)).sum(),
+        })
+    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+
+def test_spread_across_patients_grows_with_the_level():
+    cv = {}
+    for level in (0.0, 0.5, 1.0):
+        stats = per_patient(PhantomConfig(num_patients=16, image_size=64, heterogeneity=level))
+        cv[level] = {k: v.std(ddof=1) / v.mean() for k, v in stats.items()}
+    for name in cv[0.0]:
+        assert cv[0.0][name] < cv[0.5][name] < cv[1.0][name], (name, [cv[h][name] for h in cv])
+    assert cv[1.0]["contrast"] > 1.3 * cv[0.0]["contrast"] and cv[1.0]["es_ed"] > 1.5 * cv[0.0]["es_ed"]
+
+
+def test_same_config_same_arrays_and_patient_independent_of_count():
+    cfg = PhantomConfig(num_patients=3, image_size=64, heterogeneity=1.0)
+    a, b = make_phantom(cfg), make_phantom(cfg)
+    assert [digest(v) for v in a] == [digest(v) for v in b]
+    alone = make_phantom_patient(dataclasses.replace(cfg, num_patients=1), 2)
+    assert [digest(v) for v in alone] == [digest(v) for v in a[4:6]]
+    assert digest(a[0]) != digest(make_phantom_patient(dataclasses.replace(cfg, heterogeneity=0.0), 0)[0])
+
+
+def test_group_levels_act_on_their_own_group_only():
+    """Acquisition moves the image, never the labels; anatomy moves the labels."""
+    base = make_phantom_patient(PhantomConfig(image_size=64), 1)
+    scanner = make_phantom_patient(PhantomConfig(image_size=64, acquisition_heterogeneity=1.0), 1)
+    heart = make_phantom_patient(PhantomConfig(image_size=64, anatomy_heterogeneity=1.0), 1)
+    for b, s, h in zip(base, scanner, heart):
+        np.testing.assert_array_equal(b.label, s.label)
+        assert not np.array_equal(b.image, s.image) and not np.array_equal(b.label, h.label)
+    assert PhantomConfig(heterogeneity=1.0, anatomy_heterogeneity=0.25).anatomy_level == 0.25
+    assert PhantomConfig(heterogeneity=1.0, anatomy_heterogeneity=0.25).acquisition_level == 1.0
+
+
+@pytest.mark.parametrize("exponent", [1.0, 2.0])
+def test_every_class_present_and_zipf_tail_recovered_at_level_one(exponent):
+    cfg = PhantomConfig(num_patients=16, image_size=64, zipf_exponent=exponent, seed=1, heterogeneity=1.0)
+    frac = class_fractions(class_pixel_counts([v.label for v in make_phantom(cfg)], 6))
+    assert (frac > 0).all()
+    assert fit_zipf_exponent(frac) == pytest.approx(exponent, abs=0.15)  # measured 1.05 on 70 at s = 1
+
+
+def test_level_two_still_builds_a_heart_inside_the_image():
+    cfg = PhantomConfig(num_patients=8, image_size=64, heterogeneity=2.0)
+    for volume in make_phantom(cfg):
+        assert set(np.unique(volume.label)) >= {0, 1, 2, 3}
+        assert 0.0 <= volume.image.min() and volume.image.max() <= 1.0
+        edge = np.concatenate([volume.label[:, 0], volume.label[:, -1], volume.label[:, :, 0], volume.label[:, :, -1]])
+        assert not np.isin(edge, (1, 2, 3)).any()  # the heart never touches the border
+
+
+def test_pathologies_are_drawn_at_a_fifth_each_at_level_one():
+    draws = [draw_variation(variation_rng(0, i)) for i in range(1000)]
+    kinds = [pathology_of(v, 1.0) for v in draws]
+    for kind in PATHOLOGIES:
+        assert 0.15 < kinds.count(kind) / len(kinds) < 0.25
+    assert all(pathology_of(v, 0.0) is None for v in draws)
+    assert sum(pathology_of(v, 0.5) is not None for v in draws) < 0.5 * len(draws)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("heterogeneity", -0.1), ("heterogeneity", 2.5), ("heterogeneity", float("nan")), ("heterogeneity", None),
+     ("heterogeneity", True), ("acquisition_heterogeneity", 3.0), ("anatomy_heterogeneity", "1")],
+)
+def test_bad_level_is_refused_by_name(field, value):
+    with pytest.raises(MonaLabError, match=field):
+        dataclasses.replace(PhantomConfig(), **{field: value})
+
+
+def test_cli_writes_the_heterogeneous_phantom_and_refuses_a_bad_level(tmp_path: Path, capsys):
+    from mona_lab.data.nifti import find_nifti_cases, read_nifti_pair
+
+    out = tmp_path / "phantom"
+    args = ["data", "phantom", "--out", str(out), "--patients", "2", "--image-size", "32", "--heterogeneity", "1"]
+    assert main(args) == 0
+    expected = {v.case_id: v for v in make_phantom(PhantomConfig(num_patients=2, image_size=32, heterogeneity=1.0))}
+    for case in find_nifti_cases(out):
+        np.testing.assert_array_equal(read_nifti_pair(case).image, expected[case.case_id].image)
+    capsys.readouterr()
+    assert main(["data", "phantom", "--out", str(tmp_path / "bad"), "--heterogeneity", "3"]) == 2
+    assert "heterogeneity" in capsys.readouterr().err
