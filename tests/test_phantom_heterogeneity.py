@@ -38,6 +38,10 @@ def test_level_zero_is_the_phantom_before(config, index):
             image = volume.image.astype(np.float64)
             assert image.mean() == pytest.approx(mean, abs=1e-6) and image.std() == pytest.approx(sd, abs=1e-6)
 
+def digest(volume) -> bytes:
+    """A volume's exact content (same run, same build: equality is exact)."""
+    return volume.image.tobytes() + volume.label.tobytes()
+
 
 def per_patient(config: PhantomConfig) -> dict[str, np.ndarray]:
     """Per-patient statistics of the calibration (benchmarks/phantom_heterogeneity.py)."""
