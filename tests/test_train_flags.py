@@ -49,3 +49,29 @@ def test_a_given_flag_overrides_the_recipe_and_an_absent_one_keeps_it():
     assert custom.head_grad_scale == 0.2 and custom.nn_unlabeled_only is True and custom.labeled == 0.05
     default = config_from_args(parser().parse_args(base))
     assert default.head_grad_scale == TrainConfig(method="mona", out="x").head_grad_scale and default.recipe == "working"
+
+
+def test_phantom_heterogeneity_reaches_the_data_a_run_trains_and_is_scored_on(tmp_path):
+    """--phantom-heterogeneity is recorded in config.json, the run trains on that phantom, and
+    mona-lab evaluate scores the checkpoint on the same phantom (its size, seed, heterogeneity)."""
+    import json
+
+    from mona_lab.data import load_dataset, phantom_config_for
+    from mona_lab.engine import evaluate_checkpoint, train
+
+    with pytest.raises(MonaLabError, match="phantom only"):
+        TrainConfig(method="supervised", out="x", dataset="acdc", phantom_heterogeneity=1.0)
+    with pytest.raises(MonaLabError, match=r"\[0, 2\]"):
+        TrainConfig(method="supervised", out="x", phantom_heterogeneity=3.0)
+    args = parser().parse_args(["train", "--method", "supervised", "--labeled", "2", "--iterations", "2", "--out",
+                                str(tmp_path / "run"), "--phantom-size", "fast", "--image-size", "32", "--width", "0.25",
+                                "--batch-size", "2", "--seed", "3", "--phantom-heterogeneity", "1", "--no-progress",
+                                "--device", "cpu"])  # fmt: skip
+    config = config_from_args(args)
+    result = train(config)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["phantom_heterogeneity"] == 1.0
+    varied = load_dataset("phantom", image_size=32, seed=3, phantom=phantom_config_for(True, 32, 3, heterogeneity=1.0))
+    plain = load_dataset("phantom", image_size=32, seed=3, fast=True)
+    assert not (varied.train_images == plain.train_images).all()
+    scored = evaluate_checkpoint(tmp_path / "run" / "last.pt", "phantom", None, "val", "cpu")
+    assert scored["mean_dice"] == pytest.approx(result.metrics["mean_dice"], abs=1e-6)

@@ -80,6 +80,11 @@ class TrainConfig:
     # config.json, so the data a run saw never depends on a variable the run does not record.
     # Unused (stays None) for the other data sets.
     phantom_fast: bool | None = None
+    # Inter-patient variation of the built-in phantom (`PhantomConfig.heterogeneity`, issue 24):
+    # 0 the phantom as before (its patients so alike that two labelled ones cover them), 1
+    # about ACDC's across-patient spread of contrast, noise, heart size, shape and phase
+    # (calibrated without training by benchmarks/phantom_heterogeneity.py). Phantom only.
+    phantom_heterogeneity: float = option(0.0, "--dataset phantom: inter-patient variation (0 the old phantom, 1 about ACDC's spread, up to 2)")
     labeled: float = 3
     # 3D (--dataset la; `None` and unused in 2D). The papers (UA-MT, ACTION++ Sec. 3) train a
     # VNet on 112x112x80 crops (x, y, z) of the stored volumes after RandomRotFlip, batch 2
@@ -253,6 +258,10 @@ class TrainConfig:
             self.phantom_fast = is_fast_mode()
         elif self.dataset != "phantom" and self.phantom_fast is not None:
             raise MonaLabError(f"phantom_fast={self.phantom_fast!r} applies to --dataset phantom only, not {self.dataset!r}")
+        if not (isinstance(self.phantom_heterogeneity, (int, float)) and 0.0 <= self.phantom_heterogeneity <= 2.0):
+            raise MonaLabError(f"--phantom-heterogeneity must lie in [0, 2], got {self.phantom_heterogeneity!r}")
+        if self.dataset != "phantom" and self.phantom_heterogeneity:
+            raise MonaLabError(f"--phantom-heterogeneity applies to --dataset phantom only, not {self.dataset!r}")
         self._resolve_volume_fields()
         for name in ("iterations", "image_size", "batch_size", "validate_every", "checkpoint_every", "lr_step_every"):
             value = getattr(self, name)

@@ -52,13 +52,14 @@ def _resolve_fast(fast: bool | None) -> bool:
 
 
 def phantom_config_for(
-    fast: bool | None = None, image_size: int | None = None, seed: int = 0, phantom: PhantomConfig | None = None
+    fast: bool | None = None, image_size: int | None = None, seed: int = 0, phantom: PhantomConfig | None = None,
+    heterogeneity: float = 0.0,
 ) -> PhantomConfig:
     """The phantom settings `load_dataset` uses: ``phantom`` if given, else the defaults
-    (40 patients at 128, or 12 patients at 64 in fast mode); an explicit ``image_size``
-    always wins."""
+    (40 patients at 128, or 12 patients at 64 in fast mode) at ``heterogeneity``
+    (`PhantomConfig.heterogeneity`); an explicit ``image_size`` always wins."""
     if phantom is None:
-        phantom = PhantomConfig(seed=seed, **(FAST_PHANTOM if _resolve_fast(fast) else {}))
+        phantom = PhantomConfig(seed=seed, heterogeneity=heterogeneity, **(FAST_PHANTOM if _resolve_fast(fast) else {}))
     if image_size is not None and image_size != phantom.image_size:
         phantom = dataclasses.replace(phantom, image_size=int(image_size))
     return phantom

@@ -179,7 +179,7 @@ def _set_up(config: TrainConfig, data, device: torch.device, info: distributed.D
     from functools import partial
 
     from mona_lab.augment import CropBatches
-    from mona_lab.data import TwoStreamBatches, load_dataset, load_volume_dataset, split_patients
+    from mona_lab.data import TwoStreamBatches, load_dataset, load_volume_dataset, phantom_config_for, split_patients
 
     check_out(config)
     seed_everything(config.seed)
@@ -191,8 +191,12 @@ def _set_up(config: TrainConfig, data, device: torch.device, info: distributed.D
             raise MonaLabError(f"data were downsampled by {data.downsample} but config.la_downsample is {config.la_downsample}")
         batch_source = partial(CropBatches, crop_size=config.crop_shape)
     elif data is None:
+        phantom = None
+        if config.dataset == "phantom":  # the phantom the config records (size, heterogeneity)
+            phantom = phantom_config_for(config.phantom_fast, config.image_size, config.seed,
+                                         heterogeneity=config.phantom_heterogeneity)  # fmt: skip
         data = load_dataset(config.dataset, root=config.root, image_size=config.image_size, seed=config.seed,
-                            fast=config.phantom_fast)  # fmt: skip
+                            fast=config.phantom_fast, phantom=phantom)  # fmt: skip
     elif data.image_size != config.image_size:
         raise MonaLabError(f"data were loaded at {data.image_size}px but config.image_size is {config.image_size}")
     labeled_ids, unlabeled_ids = split_patients(data.patients, config.labeled, seed=config.seed)

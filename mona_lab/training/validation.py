@@ -166,7 +166,7 @@ def evaluate_checkpoint(
     ``protocol``: ``"strict"`` (default) or ``"paper"``, see `evaluate_volumes`. Returns its
     summary (per-class means, ``per_volume`` rows) with ``checkpoint``, ``dataset``, ``split``.
     """
-    from mona_lab.data import load_dataset
+    from mona_lab.data import load_dataset, phantom_config_for
     from mona_lab.metrics import PROTOCOL_CHOICES
 
     if split not in ("val", "test"):
@@ -178,8 +178,13 @@ def evaluate_checkpoint(
     if dataset in VOLUME_DATASETS or state["model_config"].get("kind") == "vnet3d":
         return _evaluate_checkpoint_3d(checkpoint, model, state, dataset, root, split, dev)
     # a phantom checkpoint is scored on the phantom it was trained with (its config records the size)
-    fast = state.get("config", {}).get("phantom_fast") if dataset == "phantom" else None
-    data = load_dataset(dataset, root=root, image_size=int(state["image_size"]), fast=fast)
+    recorded = state.get("config", {})
+    fast = recorded.get("phantom_fast") if dataset == "phantom" else None
+    phantom = None
+    if dataset == "phantom":  # the size and heterogeneity it was trained at
+        phantom = phantom_config_for(fast, int(state["image_size"]), recorded.get("seed", 0),
+                                     heterogeneity=recorded.get("phantom_heterogeneity", 0.0))  # fmt: skip
+    data = load_dataset(dataset, root=root, image_size=int(state["image_size"]), fast=fast, phantom=phantom)
     if list(data.class_names) != list(state["class_names"]):
         raise MonaLabError(
             f"checkpoint classes {list(state['class_names'])} differ from data set {dataset!r} classes {list(data.class_names)}"
