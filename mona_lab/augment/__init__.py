@@ -40,6 +40,8 @@ Where each idea lives (one module each):
   seeded per step, resumable: the 3D training input);
 - `views`: `sample_spatial_transform` (affine then deformation), `AugmentedView`,
   `weak_view`, `strong_view` (a view, step by step);
+- `views3d`: `AxialSymmetry`, `sample_axial_symmetry`, `VolumeView`, `weak_view_3d`,
+  `strong_view_3d` (the 3D teacher / student views: exact rot90 / flip of the axial plane);
 - `_random`: the generator-device draws every ``sample_*`` uses (private).
 """
 from __future__ import annotations
@@ -63,15 +65,18 @@ from mona_lab.augment.spatial import (
     sample_affine,
 )
 from mona_lab.augment.views import AugmentedView, sample_spatial_transform, strong_view, weak_view
+from mona_lab.augment.views3d import AxialSymmetry, VolumeView, sample_axial_symmetry, strong_view_3d, weak_view_3d
 
 __all__ = [
     "INTERPOLATION_MODES",
     "AugmentedView",
+    "AxialSymmetry",
     "CropBatches",
     "CutMix",
     "IntensityChange",
     "SpatialTransform",
     "StrongAugmentConfig",
+    "VolumeView",
     "WeakAugmentConfig",
     "affine_matrix",
     "identity_grid",
@@ -81,11 +86,14 @@ __all__ = [
     "random_crop_3d",
     "rot_flip_3d",
     "sample_affine",
+    "sample_axial_symmetry",
     "sample_cutmix",
     "sample_deformation",
     "sample_intensity",
     "sample_spatial_transform",
     "sample_velocity",
     "strong_view",
+    "strong_view_3d",
     "weak_view",
+    "weak_view_3d",
 ]

@@ -37,9 +37,13 @@ METHOD_CHOICES = (
 DATASET_CHOICES = ("phantom", "acdc", "nifti", "la")
 # 3D data sets (a VNet on random crops, sliding-window evaluation; `mona_lab.data.volume_data`)
 VOLUME_DATASETS = ("la",)
-# Methods wired for 3D so far: their views are the crops themselves (RandomRotFlip + RandomCrop).
-# MONA, ARCO, ACTION and ACTION++ need 3D strong views, 3D local windows and 3D pixel samplers.
-VOLUME_METHODS = ("supervised", "mean-teacher")
+# Methods wired for 3D: the baselines learn from the crops themselves (RandomRotFlip +
+# RandomCrop); the teacher-student recipes add a student view that is an exact axial rot90 /
+# flip of the crop (`mona_lab.augment.views3d`: the papers' LA augmentations are rotation and
+# flip), a local box scaled with the crop (`local_window_shape`) and their pixel contrasts and
+# samplers on [B, m, d, h, w] maps. Every method is wired; a method added to METHOD_CHOICES is
+# refused for 3D until it is added here.
+VOLUME_METHODS = ("supervised", "mean-teacher", "glcon", "mona", "arco-ns", "arco-sg", "arco-sag", "action", "action++")
 # The papers' LA setting (UA-MT; ACTION++ Sec. 3), in [D, H, W] order (`mona_lab.data.la`):
 # 112x112x80 crops and a sliding window with stride 18x18x4, both written (x, y, z) there.
 _LA_CROP, _LA_STRIDE = (80, 112, 112), (4, 18, 18)
@@ -166,7 +170,11 @@ class TrainConfig:
         "labeled", "images the student's BatchNorm running statistics come from: labelled rows only or every view (paper code)",
         choices=("labeled", "all"),
     )
-    local_region: int = 64  # side of the local instance-discrimination window (MONA: 64x64)
+    # Side of the local instance-discrimination window (MONA: 64x64). 3D (LA): no paper gives a
+    # 3D window, so the box keeps the window's share of each side of the crop,
+    # crop * local_region / image_size per axis (`local_window_shape`; 64 / 128 at the
+    # defaults: half of every side, 16x24x24 of the 32x48x48 CPU crop).
+    local_region: int = 64
     # MONA principles (the ablation switches of MONA Tables III and VI)
     tailness: bool = True
     consistency: bool = True
@@ -211,7 +219,8 @@ class TrainConfig:
     # False: every row of the batch, as mona_lab did before (see the issue-10 diagnosis)
     nn_unlabeled_only: bool = option(False, "L_nn on unlabelled rows only")
     # T in L_eqv (Eq. 6) also changes contrast/brightness of F(T(x))'s input (Eq. 6 names
-    # intensity changes; they do not move pixels, so T(F(x)) only needs the spatial part)
+    # intensity changes; they do not move pixels, so T(F(x)) only needs the spatial part).
+    # Refused in 3D, whose T is an axial rot90 / flip (the papers' LA augmentations).
     eqv_intensity: bool = option(False, "T in L_eqv also changes intensity")
     # Share of the labelled rows and of the unlabelled rows that L_eqv (Eq. 6) is computed on.
     # Paper: every row ("on both labeled and unlabeled data", Sec. III-B), 1.0. Working: 0.5,
@@ -300,10 +309,12 @@ class TrainConfig:
             if given:
                 raise MonaLabError(f"{', '.join(given)} apply to 3D data sets ({', '.join(VOLUME_DATASETS)}) only, not --dataset {self.dataset}")
             return
+        if self.eqv_intensity:
+            raise MonaLabError(f"--eqv-intensity is 2D only: in 3D (--dataset {self.dataset}) L_eqv's T is an axial rot90 / flip")
         if self.method not in VOLUME_METHODS:
             raise MonaLabError(
-                f"--method {self.method} is not wired for 3D data (--dataset {self.dataset}) yet: its views, local windows "
-                f"and pixel samplers are 2D only; 3D methods so far: {', '.join(VOLUME_METHODS)}"
+                f"--method {self.method} is not wired for 3D data (--dataset {self.dataset}) yet (3D views, local windows "
+                f"and pixel samplers); 3D methods: {', '.join(VOLUME_METHODS)}"
             )
         factor = 1 if self.la_downsample is None else self.la_downsample
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
@@ -335,6 +346,13 @@ class TrainConfig:
     def crop_shape(self) -> tuple[int, int, int]:
         """``crop_size`` as ``(D, H, W)`` (3D data sets only)."""
         return parse_triple(self.crop_size, "--crop-size")
+
+    @property
+    def local_window_shape(self) -> tuple[int, int, int]:
+        """3D local instance-discrimination box ``(D, H, W)``: ``crop * local_region /
+        image_size`` per axis, rounded, between 1 and the crop (see ``local_region``)."""
+        share = self.local_region / self.image_size
+        return tuple(min(c, max(1, round(c * share))) for c in self.crop_shape)  # type: ignore[return-value]
 
     @property
     def window_stride_shape(self) -> tuple[int, int, int]:

@@ -15,6 +15,14 @@ the temperature of both contrastive losses with the cosine schedule (ATS, Eq. 6)
 default. SAACL is weighted like L_anco (``lambda_contrast``); ``lambda_centers`` is its
 lambda_a (0.2). ACTION++ uses d = 128 embeddings: pass ``--embed-dim 128`` for the paper's
 setting (mona_lab keeps one ``embed_dim`` for every recipe so runs compare at equal cost).
+
+3D (``--dataset la``, ACTION++ Sec. 4: a VNet on 112x112x80 crops, batch 2 labelled + 2
+unlabelled): the same stages on crops, with `mona_lab.augment.views3d`'s views (the papers'
+rotation and flip: the student's view is an exact axial rot90 / flip of the teacher's), the
+local distillation on a box scaled with the crop (`mona_lab.methods.pretraining`), and the
+heads (projection, local, representation) in 3D; AnCo and SAACL take the [B, m, d, h, w]
+representation (stride ``representation_stride`` on every axis) with labels and probabilities
+resized to it.
 """
 from __future__ import annotations
 
@@ -78,7 +86,7 @@ class Action(Method):
         with torch.no_grad():
             teacher_logits = views.strong.apply_to_outputs(self.teacher(views.weak.images).logits)
         labels, probs = contrast_targets(views, teacher_logits)
-        size = tuple(student.representation.shape[-2:])
+        size = tuple(student.representation.shape[2:])
         labels_small = resize_labels_nearest(labels, size)
         losses = {
             "sup": self.sup_loss(student.logits[:bl], views.strong.labels[:bl]),
@@ -117,7 +125,7 @@ class ActionPlusPlus(Action):
     def add_supervised_contrast(self, losses, weights, representation, views, labels_small, ctx) -> None:
         """SAACL (ACTION++ Eq. 5) on the labelled rows, ground-truth pixels only."""
         bl = views.num_labeled
-        gt = resize_labels_nearest(views.strong.labels[:bl], tuple(labels_small.shape[-2:]))
+        gt = resize_labels_nearest(views.strong.labels[:bl], tuple(labels_small.shape[1:]))
         losses["saacl"] = self.adaptive_contrast(
             representation[:bl], gt, temperature=ctx.temperature, generator=ctx.generator
         )

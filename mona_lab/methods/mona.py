@@ -17,6 +17,11 @@ with r(t) = 1 as printed, or the sigmoid ramp-up `mona_lab.schedules.sigmoid_ram
 Each principle has its own switch in `TrainConfig` (``tailness``, ``consistency``,
 ``diversity``) for the ablations of MONA Tables III and VI. ARCO (``arco-ns/sg/sag``) is
 MONA with that pixel sampler inside L_contrast.
+
+3D (``--dataset la``, a VNet on crops): GLCon with a local box scaled with the crop
+(`mona_lab.methods.pretraining`), views and L_eqv's T from the axial symmetries (rot90 / flip,
+exact on the voxel grid; `mona_lab.augment.views3d`), and the pixel contrast and its samplers
+(NS, SG, SAG: ``grid`` strata per axis) on the [B, m, d, h, w] representation.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import math
 
 import torch
 
-from mona_lab.augment import StrongAugmentConfig, sample_intensity, weak_view
+from mona_lab.augment import StrongAugmentConfig, sample_axial_symmetry, sample_intensity, weak_view
 from mona_lab.losses import AnatomicalContrastLoss, DiceCELoss, EquivarianceLoss, NearestNeighbourLoss, PseudoLabelLoss
 from mona_lab.methods.base import Method, Stage, StepContext
 from mona_lab.methods.pretraining import RelationalPretraining
@@ -145,7 +150,7 @@ class Mona(Method):
     def pixel_contrast(self, representation, views, teacher_logits, ctx: StepContext) -> torch.Tensor:
         """L_contrast (Eq. 3-5) on the representation grid (labels nearest, probabilities area-resized)."""
         labels, probs = contrast_targets(views, teacher_logits)
-        size = tuple(representation.shape[-2:])
+        size = tuple(representation.shape[2:])
         return self.contrast(
             representation,
             resize_labels_nearest(labels, size),
@@ -157,6 +162,8 @@ class Mona(Method):
     def equivariance_loss(self, images, logits, ctx: StepContext) -> torch.Tensor:
         """L_eqv (Eq. 6): a fresh random rotation/crop/flip T (with ``eqv_intensity`` also a
         random contrast/brightness change of T(x)); KL both ways between T(F(x)) and F(T(x))."""
+        if images.dim() == 5:
+            return self.equivariance_loss_3d(images, logits, ctx)
         transformed = weak_view(images, None, ctx.generator)
         moved = transformed.images
         if self.config.eqv_intensity:
@@ -166,6 +173,17 @@ class Mona(Method):
         return self.equivariance(
             transformed.apply_to_outputs(logits), logits_of_transformed, valid_mask=transformed.valid_mask
         )
+
+
+    def equivariance_loss_3d(self, images, logits, ctx: StepContext) -> torch.Tensor:
+        """L_eqv (Eq. 6) on 3D crops: T a random symmetry of the axial plane (rot90 by k * 90
+        degrees, then a flip of W; `sample_axial_symmetry`), the papers' LA augmentations and
+        exact on the voxel grid, so T(F(x)) and F(T(x)) differ by the network alone (a random
+        affine or deformation would resample, and MONA prints no 3D T). ``eqv_intensity`` is
+        refused in 3D (`TrainConfig`)."""
+        transform = sample_axial_symmetry(images.shape[0], tuple(images.shape[2:]), ctx.generator)
+        logits_of_transformed = self.student(transform.apply(images), statistics_rows=self.statistics_rows(0)).logits
+        return self.equivariance(transform.apply(logits), logits_of_transformed)
 
 
 class GLCon(Mona):

@@ -7,13 +7,19 @@ papers), pushed after each step. Local form: the same on a random 64x64 window o
 decoder output (MONA: "36 different views (random crops at the same location) ... 64x64");
 mona_lab takes one window per step, the same location in both views (the teacher's output
 is first mapped into the student's frame), and mean-pools it to one embedding per image.
+
+3D (a VNet on LA crops): the 64x64 window has no 3D size in the papers; mona_lab scales it
+with the crop, keeping its share of each side: ``TrainConfig.local_window_shape`` =
+``crop * local_region / image_size`` per axis (64 / 128: half of every side, a
+16x24x24 box of a 32x48x48 crop, 40x56x56 of the papers' 80x112x112), a random box at the
+same place in both views, mean-pooled over its voxels.
 """
 from __future__ import annotations
 
 import torch
 
 from mona_lab.losses import InstanceDiscriminationLoss
-from mona_lab.methods.views import TeacherStudentViews, random_window
+from mona_lab.methods.views import TeacherStudentViews, random_window, random_window_3d
 
 
 class RelationalPretraining(torch.nn.Module):
@@ -34,6 +40,7 @@ class RelationalPretraining(torch.nn.Module):
         self.global_loss = InstanceDiscriminationLoss(**kwargs)
         self.local_loss = InstanceDiscriminationLoss(**kwargs)
         self.local_region = config.local_region
+        self.local_window_3d = config.local_window_shape if config.spatial_dims == 3 else None
 
     def losses(
         self,
@@ -57,7 +64,10 @@ class RelationalPretraining(torch.nn.Module):
         window = None
         if use_local:
             heads.append("local_prediction")
-            window = random_window(views.strong.images.shape[-1], self.local_region, generator)
+            if views.strong.images.dim() == 5:
+                window = random_window_3d(tuple(views.strong.images.shape[2:]), self.local_window_3d, generator)
+            else:
+                window = random_window(views.strong.images.shape[-1], self.local_region, generator)
         student = method.student(
             views.strong.images, heads=tuple(heads), local_window=window,
             statistics_rows=method.statistics_rows(views.num_labeled),
@@ -70,11 +80,12 @@ class RelationalPretraining(torch.nn.Module):
             losses["inst_global"] = self.global_loss(student.global_prediction[rows], target)
             method._pending.append((self.global_loss.enqueue, target))
         if use_local:
-            (top, size), (left, _) = window
+            box = (Ellipsis, *(slice(start, start + size) for start, size in window))
+            axes = tuple(range(2, 2 + len(window)))  # (2, 3), or (2, 3, 4) for a 3D box
             with torch.no_grad():
-                aligned = views.strong.apply_to_outputs(teacher.logits)[..., top : top + size, left : left + size]
-                teacher_local = method.teacher.module.heads["local_projection"](aligned).mean(dim=(2, 3))
-            student_local = student.local_prediction.mean(dim=(2, 3))
+                aligned = views.strong.apply_to_outputs(teacher.logits)[box]
+                teacher_local = method.teacher.module.heads["local_projection"](aligned).mean(dim=axes)
+            student_local = student.local_prediction.mean(dim=axes)
             target = teacher_local[rows]
             losses["inst_local"] = self.local_loss(student_local[rows], target)
             method._pending.append((self.local_loss.enqueue, target))

@@ -5,6 +5,10 @@ The teacher sees a weak view (rotation, crop, flip); the student sees a strong v
 output maps into the student's frame exactly through ``strong.apply_to_outputs`` (MONA
 Sec. IV-B: weak augmentation for the teacher, strong for the student). Labels travel
 with the images; unlabelled rows carry -1 (ignore) and never a real label.
+
+3D batches (``[B, 1, D, H, W]`` crops, ``--dataset la``) get `mona_lab.augment.views3d`'s
+views instead: the teacher sees the crop, the student a random exact rot90 / flip of its axial
+plane (the papers' LA augmentations are rotation and flip only; ACTION++ Sec. 4).
 """
 from __future__ import annotations
 
@@ -13,7 +17,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mona_lab.augment import AugmentedView, CutMix, IntensityChange, SpatialTransform, strong_view, weak_view
+from mona_lab.augment import (
+    AugmentedView,
+    CutMix,
+    IntensityChange,
+    SpatialTransform,
+    VolumeView,
+    strong_view,
+    strong_view_3d,
+    weak_view,
+    weak_view_3d,
+)
 
 IGNORE = -1
 
@@ -21,10 +35,11 @@ IGNORE = -1
 @dataclass
 class TeacherStudentViews:
     """``weak``: the teacher's view; ``strong``: the student's; ``num_labeled``: Bl, the
-    first rows are the labelled part. Labels are [B,S,S] with -1 where unknown."""
+    first rows are the labelled part. Labels are [B,S,S] with -1 where unknown (3D: `VolumeView`s,
+    labels [B,D,H,W])."""
 
-    weak: AugmentedView
-    strong: AugmentedView
+    weak: AugmentedView | VolumeView
+    strong: AugmentedView | VolumeView
     num_labeled: int
 
 
@@ -65,10 +80,17 @@ def make_views(
     student's view are their weak view unchanged (identity on top of it), so L_sup sees
     the same kind of images as the supervised baseline (the FixMatch / ReCo convention;
     see ``TrainConfig.strong_labeled``). CutMix then mixes unlabelled rows only.
+
+    3D (``[B, 1, D, H, W]``): `weak_view_3d` (the crops) and `strong_view_3d` (a random axial
+    symmetry on top; ``strong_labeled=False`` keeps the identity on the labelled rows).
     """
     images, labels = join_streams(labeled_images, labeled_labels, unlabeled_images)
-    weak = weak_view(images, labels, generator)
     bl = labeled_images.shape[0]
+    if images.dim() == 5:
+        weak = weak_view_3d(images, labels)
+        strong = strong_view_3d(images, labels, generator, identity_rows=0 if strong_labeled else bl)
+        return TeacherStudentViews(weak, strong, bl)
+    weak = weak_view(images, labels, generator)
     if strong_labeled or bl == 0:
         strong = strong_view(weak.images, weak.labels, generator)
     else:
@@ -113,24 +135,28 @@ def _identity_then_strong(weak: AugmentedView, bl: int, generator: torch.Generat
     )
 
 
-def resize_labels_nearest(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[B,H,W] integer labels (-1 kept) to [B,h,w] by nearest sampling at cell centres.
+def resize_labels_nearest(labels: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """[B,H,W] integer labels (-1 kept) to [B,h,w] by nearest sampling at cell centres
+    (3D: [B,D,H,W] to [B,d,h,w], ``size`` with one entry per spatial axis).
 
     ``nearest-exact`` takes the label at the centre of each output cell, where the
     area-averaged features and probabilities of that cell are centred too. (Plain
     ``nearest`` took each block's top-left pixel: at stride 4 the labels sat 1.5 px off
     the representation they label; issue "Methods that work", alignment bug 2.)
     """
-    if tuple(labels.shape[-2:]) == tuple(size):
+    if tuple(labels.shape[1:]) == tuple(size):
         return labels
     moved = F.interpolate(labels[:, None].float(), size=size, mode="nearest-exact")
     return moved[:, 0].round().long()
 
 
-def resize_probabilities(probs: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[B,C,H,W] probabilities to [B,C,h,w] by area averaging (still sums to 1)."""
-    if tuple(probs.shape[-2:]) == tuple(size):
+def resize_probabilities(probs: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """[B,C,H,W] probabilities to [B,C,h,w] by area averaging (still sums to 1; 3D:
+    [B,C,D,H,W] to [B,C,d,h,w])."""
+    if tuple(probs.shape[2:]) == tuple(size):
         return probs
+    if probs.dim() == 5:
+        return F.adaptive_avg_pool3d(probs, size)
     return F.adaptive_avg_pool2d(probs, size)
 
 
@@ -140,3 +166,13 @@ def random_window(size: int, window: int, generator: torch.Generator) -> tuple[t
     window = min(window, size)
     top, left = torch.randint(0, size - window + 1, (2,), generator=generator).tolist()
     return (top, window), (left, window)
+
+
+def random_window_3d(
+    shape: tuple[int, int, int], window: tuple[int, int, int], generator: torch.Generator
+) -> tuple[tuple[int, int], ...]:
+    """A random ``window`` box (D, H, W) inside a map of ``shape`` (each side clipped to the
+    map), as ``((front, d), (top, h), (left, w))``, the 3D `random_window`."""
+    window = tuple(min(int(w), int(s)) for w, s in zip(window, shape))
+    starts = [int(torch.randint(0, s - w + 1, (1,), generator=generator)) for s, w in zip(shape, window)]
+    return tuple((start, w) for start, w in zip(starts, window))
