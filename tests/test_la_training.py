@@ -27,6 +27,7 @@ from mona_lab.cli import main
 from mona_lab.config import TrainConfig, parse_triple
 from mona_lab.data import load_volume_dataset, split_patients
 from mona_lab.data.la import LA_ENV_VAR, LA_TRAINING_FOLDER
+from mona_lab.data.nifti import write_nifti
 from mona_lab.errors import MonaLabError
 from mona_lab.training.checkpoint import load_checkpoint
 from mona_lab.training.validation import evaluate_volumes_3d
@@ -39,18 +40,24 @@ TRAIN_IDS = [f"CASE{i:02d}" for i in range(6)]
 VAL_IDS = ["VAL00", "VAL01"]
 
 
-def _write_case(root: Path, case_id: str, seed: int) -> None:
+def _case_arrays(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy bright ellipsoid (image float32) and its label (uint8), stored (x, y, z) order."""
     rng = np.random.default_rng(seed)
     x, y, z = np.meshgrid(*(np.arange(n) for n in SHAPE_XYZ), indexing="ij")
     centre = [n / 2 + rng.uniform(-3, 3) for n in SHAPE_XYZ]
     radii = [rng.uniform(7, 10), rng.uniform(6, 9), rng.uniform(4, 6)]
     label = (((x - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2 + ((z - centre[2]) / radii[2]) ** 2) <= 1
     image = label * 2.0 + rng.normal(0.0, 0.5, SHAPE_XYZ)
+    return image.astype(np.float32), label.astype(np.uint8)
+
+
+def _write_case(root: Path, case_id: str, seed: int) -> None:
+    image, label = _case_arrays(seed)
     folder = root / LA_TRAINING_FOLDER / case_id
     folder.mkdir(parents=True)
     with h5py.File(folder / "mri_norm2.h5", "w") as handle:
-        handle["image"] = image.astype(np.float32)
-        handle["label"] = label.astype(np.uint8)
+        handle["image"] = image
+        handle["label"] = label
 
 
 @pytest.fixture
@@ -185,8 +192,6 @@ def test_crops_are_a_function_of_seed_and_step_and_never_read_unlabelled_labels(
 
 
 def test_bad_3d_settings_are_refused_plainly(fake_la, tmp_path):
-    with pytest.raises(MonaLabError, match="not wired for 3D.*supervised, mean-teacher"):
-        TrainConfig(method="mona", out="x", dataset="la")
     with pytest.raises(MonaLabError, match="multiple of 16"):
         TrainConfig(method="supervised", out="x", dataset="la", crop_size="24,32,32")
     with pytest.raises(MonaLabError, match="must not exceed the crop"):
@@ -206,6 +211,21 @@ def test_bad_3d_settings_are_refused_plainly(fake_la, tmp_path):
     assert parse_triple("16", "--crop-size") == (16, 16, 16)
     with pytest.raises(MonaLabError, match="--crop-size must be D,H,W"):
         parse_triple("32,64", "--crop-size")
+
+
+def test_a_folder_of_nifti_pairs_trains_through_the_same_path(tmp_path):
+    root = tmp_path / "pairs"
+    for i, case in enumerate(TRAIN_IDS + VAL_IDS):
+        image, label = (a.transpose(2, 1, 0) for a in _case_arrays(i))  # NIfTI writer takes [D, H, W]
+        write_nifti(root / "images" / f"{case}.nii.gz", image, None, np.float32)
+        write_nifti(root / "labels" / f"{case}.nii.gz", label, None, np.uint8)
+    (root / "train.list").write_text("\n".join(TRAIN_IDS) + "\n")
+    (root / "val.list").write_text("\n".join(VAL_IDS) + "\n")
+    data = load_volume_dataset("la", root)
+    assert data.notes["layout"] == "nifti-pairs" and data.patients == TRAIN_IDS
+    assert [tuple(t.shape) for t in data.train_images] == [SHAPE_XYZ[::-1]] * len(TRAIN_IDS)
+    result = engine.train(_config(root, tmp_path / "run", method="supervised", iterations=1), data)
+    assert [r["volume"] for r in result.metrics["per_volume"]] == VAL_IDS
 
 
 def _real_la_root() -> Path | None:
