@@ -122,10 +122,11 @@ def command_line(spec: str, seed: int, args, out: Path) -> list[str]:
     return cmd
 
 
-def run_one(cmd: list[str], out: Path, root: str, threads: int = 1) -> dict:
+def run_one(cmd: list[str], out: Path, root: str, threads: int = 1, root_variable: str = "MONA_LAB_ACDC") -> dict:
     """Run one command (``threads`` threads, one by default) unless its ``record.json`` (the
     committed record) or ``metrics.json`` exists; its result record (with each term's median
-    gradient share at the bottleneck), also written to ``record.json``."""
+    gradient share at the bottleneck), also written to ``record.json``. The data folder
+    ``root`` reaches the command as ``root_variable`` (``MONA_LAB_LA`` for the LA benchmark)."""
     command = cmd  # what the record stores: the run's command, without a --resume added here
     stored = out / "record.json"  # committed (the training folder is not): a fresh clone resumes
     if stored.exists():
@@ -140,7 +141,7 @@ def run_one(cmd: list[str], out: Path, root: str, threads: int = 1) -> dict:
                 shutil.rmtree(out)
         if "--resume" in cmd:
             (out / "resumed.txt").write_text("interrupted and resumed exactly from last.pt\n")
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MONA_LAB_ACDC=root)
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **{root_variable: root})
         argv = [sys.executable, "-m", "mona_lab.cli", *cmd[1:]]
         started = time.time()
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -158,7 +159,7 @@ def run_one(cmd: list[str], out: Path, root: str, threads: int = 1) -> dict:
             if row["val_mean_dice"]:
                 curve.append([int(row["step"]) + 1, float(row["val_mean_dice"])])
     record = {
-        "command": f"OMP_NUM_THREADS={threads} MONA_LAB_ACDC=$ACDC " + shlex.join(command),
+        "command": f"OMP_NUM_THREADS={threads} {root_variable}=${root_variable.removeprefix('MONA_LAB_')} " + shlex.join(command),
         "resumed": (out / "resumed.txt").exists(),
         "mean_dice": metrics["mean_dice"],
         "mean_asd": metrics["mean_asd"],
