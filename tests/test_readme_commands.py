@@ -1,7 +1,7 @@
 """The README's command-line block runs as written, in order, in an empty folder.
 
 Lines marked ``# long`` (the papers' sizes; the lecture export that runs every notebook, which the
-notebook regression runs anyway) or ``# ACDC`` (real data) and ``mona-lab lab``
+notebook regression runs anyway), ``# ACDC`` or ``# LA`` (real data) and ``mona-lab lab``
 (a server) are skipped; every other ``mona-lab`` line must exit 0, and the files the README
 says a run writes must be there.
 """
@@ -33,7 +33,7 @@ def readme_commands() -> list[tuple[str, bool]]:
         if not line.startswith("mona-lab "):
             continue
         command, _, comment = line.partition("#")
-        marked = bool(re.match(r"\s*(long|ACDC)\b", comment))
+        marked = bool(re.match(r"\s*(long|ACDC|LA)\b", comment))
         commands.append((command.strip(), not marked and not command.startswith("mona-lab lab")))
     return commands
 
