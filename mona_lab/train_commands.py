@@ -110,7 +110,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _print_window_scores(summary: dict) -> None:
-    """A 3D evaluation (`evaluate_volumes_3d`): one row per volume, then mean +- sd per class."""
+    """A 3D evaluation (`evaluate_volumes_3d`): one row per volume, then mean ± sd per class."""
     from mona_lab.metrics import LA_PROTOCOL_DESCRIPTION
 
     window = summary["window"]
@@ -125,7 +125,7 @@ def _print_window_scores(summary: dict) -> None:
         print(f"{row['volume']:<24}{row['class']:<14}{row['dice']:>8.4f}{row['jaccard']:>9.4f}{row['hd95']:>9.2f}{row['asd']:>9.2f}")
     for name, v in summary["per_class"].items():
         print(
-            f"{'mean +- sd':<24}{name:<14}{v['dice']:>8.4f}{v['jaccard']:>9.4f}{v['hd95']:>9.2f}{v['asd']:>9.2f}\n"
+            f"{'mean ± sd':<24}{name:<14}{v['dice']:>8.4f}{v['jaccard']:>9.4f}{v['hd95']:>9.2f}{v['asd']:>9.2f}\n"
             f"{'':<38}{v['dice_std']:>8.4f}{v['jaccard_std']:>9.4f}{v['hd95_std']:>9.2f}{v['asd_std']:>9.2f}"
         )
 

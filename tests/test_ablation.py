@@ -157,7 +157,7 @@ def test_seed_gaps_pair_rows_by_seed_and_skip_unpaired_seeds():
 def test_format_grid_rows_prints_each_class_head_tail_and_spread_and_skips_absent_rows():
     text = format_grid_rows(_two_row_grid(), ["b", "not in this grid", "a"])
     header, b_line, a_line = text.splitlines()
-    assert header.split() == ["run", "RV", "LV", "head", "tail", "mean", "+-"]
+    assert header.split() == ["run", "RV", "LV", "head", "tail", "mean", "±"]
     assert b_line.split()[0] == "b" and a_line.split()[0] == "a"
     # a: RV 0.5 / 0.6 / 0.4 -> 0.50, LV 0.70, mean 0.600 with population sd over seeds 0.082
     assert a_line.split()[1:] == ["0.50", "0.70", "0.70", "0.50", "0.600", "0.082"]

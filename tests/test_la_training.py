@@ -159,7 +159,7 @@ def test_evaluate_scores_each_validation_volume(fake_la, tmp_path, capsys):
     args = ["evaluate", "--checkpoint", str(out / "last.pt"), "--dataset", "la", "--root", str(fake_la), "--device", "cpu"]
     assert main([*args, "--csv", str(table)]) == 0
     text = capsys.readouterr().out
-    assert all(case in text for case in VAL_IDS) and "mean +- sd" in text and "Jaccard" in text
+    assert all(case in text for case in VAL_IDS) and "mean ± sd" in text and "Jaccard" in text
     rows = _rows(table)
     assert [r["volume"] for r in rows] == VAL_IDS
     assert {"dice", "jaccard", "hd95", "asd", "pred_empty", "target_empty"} <= set(rows[0])
