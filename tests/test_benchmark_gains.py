@@ -130,3 +130,11 @@ def test_principle_and_temperature_specs_and_their_paired_contrasts(bench, tmp_p
     assert set(contrasts) == {"core+tailness - core"}  # action++-fixed has no run: not reported
     assert contrasts["core+tailness - core"]["per_seed"] == pytest.approx({"0": 2.0, "1": -3.0})
     assert contrasts["core+tailness - core"]["mean"] == pytest.approx(-0.5)
+
+
+def test_gains_over_core_pair_the_seeds_both_ran(bench):
+    """While the benchmark is filled in parts the core may have fewer seeds than a method: the
+    gain over core is still reported, over the common seeds."""
+    results = {"core": runs(0.50, 0.60), "mona": runs(0.55, 0.58, 0.40, 0.70)}
+    over_core = bench.gains_over_core(results)
+    assert over_core["mona"]["per_seed"] == pytest.approx({"0": 5.0, "1": -2.0})
