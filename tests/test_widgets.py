@@ -146,7 +146,7 @@ def test_stored_answer_is_the_mean_and_spread_over_seeds_of_the_matching_runs():
     assert answer.head == pytest.approx(0.5) and answer.head_spread == pytest.approx(0.1)
     assert answer.tail == pytest.approx(0.15) and answer.tail_spread == pytest.approx(0.1)
     assert answer.seconds_per_iteration == pytest.approx(1.0)
-    assert "0.500 +- 0.100" in answer.text() and "seeds 0, 1" in answer.text()
+    assert "0.500 ± 0.100" in answer.text() and "seeds 0, 1" in answer.text()
     assert study.answer(False, False, False).seeds == (0,)
 
 
@@ -157,7 +157,7 @@ def test_stored_study_says_what_it_holds_and_answers_no_number_for_a_setting_it_
     assert study.answer(True, True, True, labeled=3) is None
     assert study.answer(True, False, True) is None
     text = study.answer_text(True, True, True, labeled=2, sampler="sg")
-    assert "no run of this setting" in text and "sampler sg" in text and "+-" not in text
+    assert "no run of this setting" in text and "sampler sg" in text and "±" not in text
     # per-run fields win over the metadata: a study that also ran sg and 3 labelled patients
     richer = StoredAblation(_grid([_stored_run(ALL, 0, DICE_0), _stored_run(ALL, 0, DICE_1, sampler="sg", labeled=3)]))
     assert "samplers ns, sg" in richer.coverage() and "labelled counts 2, 3" in richer.coverage()
@@ -170,7 +170,7 @@ def test_panel_answers_from_the_stored_study_without_training():
     study = _grid([_stored_run(ALL, 0, DICE_0), _stored_run(ALL, 1, DICE_1)])
     panel = AblationPanel(_tiny_phantom(), TINY, device="cpu", study=study)
     text = panel.stored(True, True, True, labeled=2, sampler="ns")
-    assert text.startswith("stored study: 2 runs on phantom") and ALL in text and "0.500 +- 0.100" in text
+    assert text.startswith("stored study: 2 runs on phantom") and ALL in text and "0.500 ± 0.100" in text
     assert "no run of this setting" in panel.stored(False, True, True)
     assert panel.rows == []
     assert "no stored study" in AblationPanel(_tiny_phantom(), TINY, study=None).stored()
