@@ -54,3 +54,12 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def fake_la(tmp_path) -> Path:
+    """A small fake LA tree in ``tmp_path / "LA"`` (tests/la_fixtures.py: 6 training and 2
+    validation volumes of [D, H, W] = (20, 36, 40), each a bright ellipsoid labelled 1)."""
+    from la_fixtures import write_fake_la_tree
+
+    return write_fake_la_tree(tmp_path / "LA")

@@ -1,22 +1,19 @@
 """The LA reader (mona_lab.data.la): layout, axis order, errors, the NIfTI route, downsampling.
 
-Most tests build a minimal LA tree in tmp_path with h5py, so they run without the data. The
-real-data tests find LA at ``../shared/data/LA`` beside the checkout or ``$MONA_LAB_LA`` and
-skip with a reason when it is absent. Nothing made from the real data is written outside
+Most tests build a minimal LA tree in tmp_path (tests/la_fixtures.py's h5 writer), so they
+run without the data. The real-data tests find LA at ``../shared/data/LA`` beside the checkout
+or ``$MONA_LAB_LA`` and skip with a reason when it is absent. Nothing made from the real data is written outside
 tmp_path.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from mona_lab.data.la import (
     LA_ENV_VAR,
-    LA_TRAINING_FOLDER,
     downsample_volume,
     la_case_path,
     read_la_ids,
@@ -29,19 +26,12 @@ from mona_lab.data.nifti import write_nifti
 from mona_lab.data.volume import Volume
 from mona_lab.errors import MonaLabError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _real_la_root() -> Path | None:
-    for raw in (os.environ.get(LA_ENV_VAR, "").strip(), str(REPO_ROOT.parent / "shared" / "data" / "LA")):
-        if raw and (Path(raw) / LA_TRAINING_FOLDER).is_dir() and (Path(raw) / "train.list").is_file():
-            return Path(raw)
-    return None
+from la_fixtures import real_la_root_or_none, write_la_case
 
 
 @pytest.fixture(scope="module")
 def real_root() -> Path:
-    root = _real_la_root()
+    root = real_la_root_or_none()
     if root is None:
         pytest.skip(
             "real LA data not found: set MONA_LAB_LA to a folder with '2018LA_Seg_Training Set/<ID>/mri_norm2.h5', "
@@ -53,18 +43,6 @@ def real_root() -> Path:
 @pytest.fixture(scope="module")
 def real_val(real_root: Path) -> list[Volume]:
     return read_la_volumes(real_root, "val")
-
-
-def _write_case(root: Path, case_id: str, image_xyz: np.ndarray, label_xyz: np.ndarray | None = None, **extra) -> Path:
-    path = la_case_path(root, case_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as h5:
-        h5.create_dataset("image", data=image_xyz)
-        if label_xyz is not None:
-            h5.create_dataset("label", data=label_xyz)
-        for key, value in extra.items():
-            h5.create_dataset(key, data=value)
-    return path
 
 
 def _case(shape=(12, 10, 6), seed=0) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +57,7 @@ def _case(shape=(12, 10, 6), seed=0) -> tuple[np.ndarray, np.ndarray]:
 def fake_root(tmp_path: Path) -> Path:
     """A minimal LA tree: 3 training cases, 1 validation case, no test.list."""
     for i, case_id in enumerate(["CASEA", "CASEB", "CASEC", "CASED"]):
-        _write_case(tmp_path, case_id, *_case(shape=(12 + i, 10, 6)))
+        write_la_case(tmp_path, case_id, *_case(shape=(12 + i, 10, 6)))
     (tmp_path / "train.list").write_text("CASEA\nCASEB\n\nCASEC\n")
     (tmp_path / "val.list").write_text("CASED\n")
     return tmp_path
@@ -144,12 +122,12 @@ def test_resolve_la_root_order_and_error_lists_where_it_looked(fake_root: Path, 
 def test_bad_h5_files_raise_errors_that_name_the_file(tmp_path: Path) -> None:
     image, label = _case()
     cases = {
-        "nolabel": (lambda p: _write_case(p, "nolabel", image), r"no 'label' dataset"),
-        "shapes": (lambda p: _write_case(p, "shapes", image, label[:-1]),
+        "nolabel": (lambda p: write_la_case(p, "nolabel", image), r"no 'label' dataset"),
+        "shapes": (lambda p: write_la_case(p, "shapes", image, label[:-1]),
                    r"image shape \(12, 10, 6\) and label shape \(11, 10, 6\)"),
-        "labels": (lambda p: _write_case(p, "labels", image, label * 2), r"must be 0 \(background\) or 1.*\[0, 2\]"),
-        "flat": (lambda p: _write_case(p, "flat", image[:, :, 0], label[:, :, 0]), r"must have 3 dimensions"),
-        "four": (lambda p: _write_case(p, "four", image[None], label[None]), r"must have 3 dimensions"),
+        "labels": (lambda p: write_la_case(p, "labels", image, label * 2), r"must be 0 \(background\) or 1.*\[0, 2\]"),
+        "flat": (lambda p: write_la_case(p, "flat", image[:, :, 0], label[:, :, 0]), r"must have 3 dimensions"),
+        "four": (lambda p: write_la_case(p, "four", image[None], label[None]), r"must have 3 dimensions"),
     }
     for case_id, (make, pattern) in cases.items():
         path = make(tmp_path)

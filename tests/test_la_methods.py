@@ -1,7 +1,7 @@
 """The contrastive recipes in 3D on LA: ACTION / ACTION++, MONA and ARCO on a VNet with crops.
 
 A tiny fake LA tree (volumes of 20 x 36 x 40 voxels [D, H, W] with a bright ellipsoid labelled
-1, written with h5py as in tests/test_la_training.py) lets every test run without the data:
+1: the ``fake_la`` fixture, tests/la_fixtures.py) lets every test run without the data:
 each wired method goes through its pre-training stages and its fine-tuning, logs every term's
 gradient at the VNet's tracked layers in dynamics.csv, resumes bit for bit after an
 interruption, and is scored by ``mona-lab evaluate --dataset la``. The 3D views are exact axial
@@ -15,7 +15,6 @@ import os
 import signal
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -26,16 +25,14 @@ from mona_lab.augment import CropBatches
 from mona_lab.augment.views3d import AxialSymmetry, sample_axial_symmetry, strong_view_3d, weak_view_3d
 from mona_lab.cli import main
 from mona_lab.config import METHOD_CHOICES, TrainConfig
-from mona_lab.data.la import LA_TRAINING_FOLDER
 from mona_lab.errors import MonaLabError
 from mona_lab.methods.views import make_views, random_window_3d, resize_labels_nearest, resize_probabilities
 from mona_lab.training.checkpoint import load_checkpoint
 
+from la_fixtures import VAL_IDS  # the fake_la fixture's tree (tests/conftest.py)
+
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-SHAPE_XYZ = (40, 36, 20)  # stored (x, y, z) like the h5 files; [D, H, W] = (20, 36, 40)
-TRAIN_IDS = [f"CASE{i:02d}" for i in range(6)]
-VAL_IDS = ["VAL00", "VAL01"]
 LAYERS = ("first_conv", "bottleneck_conv", "classifier")
 # the terms each recipe logs, and the stages it goes through (4 pre-training iterations)
 TERMS = {
@@ -50,30 +47,6 @@ STAGES = {
     "mona": ["glcon"] * 4 + ["finetune"] * 3,
     "arco-sg": ["glcon"] * 4 + ["finetune"] * 3,
 }
-
-
-def _write_case(root: Path, case_id: str, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    x, y, z = np.meshgrid(*(np.arange(n) for n in SHAPE_XYZ), indexing="ij")
-    centre = [n / 2 + rng.uniform(-3, 3) for n in SHAPE_XYZ]
-    radii = [rng.uniform(7, 10), rng.uniform(6, 9), rng.uniform(4, 6)]
-    label = (((x - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2 + ((z - centre[2]) / radii[2]) ** 2) <= 1
-    image = label * 2.0 + rng.normal(0.0, 0.5, SHAPE_XYZ)
-    folder = root / LA_TRAINING_FOLDER / case_id
-    folder.mkdir(parents=True)
-    with h5py.File(folder / "mri_norm2.h5", "w") as handle:
-        handle["image"] = image.astype(np.float32)
-        handle["label"] = label.astype(np.uint8)
-
-
-@pytest.fixture
-def fake_la(tmp_path) -> Path:
-    root = tmp_path / "LA"
-    for i, case in enumerate(TRAIN_IDS + VAL_IDS):
-        _write_case(root, case, i)
-    (root / "train.list").write_text("\n".join(TRAIN_IDS) + "\n")
-    (root / "val.list").write_text("\n".join(VAL_IDS) + "\n")
-    return root
 
 
 def _flags(root: Path) -> list[str]:

@@ -1,12 +1,12 @@
 """3D training and evaluation on LA: a VNet on random crops, sliding-window scores per volume.
 
-Most tests build a small fake LA tree in tmp_path with h5py (volumes of 20 x 36 x 40 voxels
-[D, H, W] holding a bright ellipsoid labelled 1), so they run without the data: supervised and
-mean-teacher runs write their files and the VNet's layers in dynamics.csv, an interrupted run
-resumes bit for bit, ``mona-lab evaluate --dataset la`` gives one row per volume, and bad
-settings are refused plainly. One test runs on the real data (``../shared/data/LA`` or
-``$MONA_LAB_LA``) and skips with a reason when it is absent; nothing made from it is written
-outside tmp_path.
+Most tests build a small fake LA tree in tmp_path (the ``fake_la`` fixture, tests/la_fixtures.py:
+volumes of 20 x 36 x 40 voxels [D, H, W] holding a bright ellipsoid labelled 1), so they run
+without the data: supervised and mean-teacher runs write their files and the VNet's layers in
+dynamics.csv, an interrupted run resumes bit for bit, ``mona-lab evaluate --dataset la`` gives
+one row per volume, and bad settings are refused plainly. One test runs on the real data
+(``../shared/data/LA`` or ``$MONA_LAB_LA``) and skips with a reason when it is absent; nothing
+made from it is written outside tmp_path.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import os
 import signal
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -26,48 +25,15 @@ from mona_lab.augment import CropBatches
 from mona_lab.cli import main
 from mona_lab.config import TrainConfig, parse_triple
 from mona_lab.data import load_volume_dataset, split_patients
-from mona_lab.data.la import LA_ENV_VAR, LA_TRAINING_FOLDER
+from mona_lab.data.la import LA_ENV_VAR
 from mona_lab.data.nifti import write_nifti
 from mona_lab.errors import MonaLabError
 from mona_lab.training.checkpoint import load_checkpoint
 from mona_lab.training.validation import evaluate_volumes_3d
 
+from la_fixtures import SHAPE_XYZ, TRAIN_IDS, VAL_IDS, ellipsoid_case, real_la_root_or_none
+
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHAPE_XYZ = (40, 36, 20)  # stored (x, y, z) like the h5 files; [D, H, W] = (20, 36, 40)
-TRAIN_IDS = [f"CASE{i:02d}" for i in range(6)]
-VAL_IDS = ["VAL00", "VAL01"]
-
-
-def _case_arrays(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A noisy bright ellipsoid (image float32) and its label (uint8), stored (x, y, z) order."""
-    rng = np.random.default_rng(seed)
-    x, y, z = np.meshgrid(*(np.arange(n) for n in SHAPE_XYZ), indexing="ij")
-    centre = [n / 2 + rng.uniform(-3, 3) for n in SHAPE_XYZ]
-    radii = [rng.uniform(7, 10), rng.uniform(6, 9), rng.uniform(4, 6)]
-    label = (((x - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2 + ((z - centre[2]) / radii[2]) ** 2) <= 1
-    image = label * 2.0 + rng.normal(0.0, 0.5, SHAPE_XYZ)
-    return image.astype(np.float32), label.astype(np.uint8)
-
-
-def _write_case(root: Path, case_id: str, seed: int) -> None:
-    image, label = _case_arrays(seed)
-    folder = root / LA_TRAINING_FOLDER / case_id
-    folder.mkdir(parents=True)
-    with h5py.File(folder / "mri_norm2.h5", "w") as handle:
-        handle["image"] = image
-        handle["label"] = label
-
-
-@pytest.fixture
-def fake_la(tmp_path) -> Path:
-    root = tmp_path / "LA"
-    for i, case in enumerate(TRAIN_IDS + VAL_IDS):
-        _write_case(root, case, i)
-    (root / "train.list").write_text("\n".join(TRAIN_IDS) + "\n")
-    (root / "val.list").write_text("\n".join(VAL_IDS) + "\n")
-    return root
 
 
 def _flags(root: Path) -> list[str]:
@@ -216,7 +182,7 @@ def test_bad_3d_settings_are_refused_plainly(fake_la, tmp_path):
 def test_a_folder_of_nifti_pairs_trains_through_the_same_path(tmp_path):
     root = tmp_path / "pairs"
     for i, case in enumerate(TRAIN_IDS + VAL_IDS):
-        image, label = (a.transpose(2, 1, 0) for a in _case_arrays(i))  # NIfTI writer takes [D, H, W]
+        image, label = (a.transpose(2, 1, 0) for a in ellipsoid_case(i))  # NIfTI writer takes [D, H, W]
         write_nifti(root / "images" / f"{case}.nii.gz", image, None, np.float32)
         write_nifti(root / "labels" / f"{case}.nii.gz", label, None, np.uint8)
     (root / "train.list").write_text("\n".join(TRAIN_IDS) + "\n")
@@ -228,15 +194,8 @@ def test_a_folder_of_nifti_pairs_trains_through_the_same_path(tmp_path):
     assert [r["volume"] for r in result.metrics["per_volume"]] == VAL_IDS
 
 
-def _real_la_root() -> Path | None:
-    for raw in (os.environ.get(LA_ENV_VAR, "").strip(), str(REPO_ROOT.parent / "shared" / "data" / "LA")):
-        if raw and (Path(raw) / LA_TRAINING_FOLDER).is_dir() and (Path(raw) / "train.list").is_file():
-            return Path(raw)
-    return None
-
-
 def test_a_short_run_on_the_real_la_data_starts_and_evaluates_a_volume(tmp_path):
-    root = _real_la_root()
+    root = real_la_root_or_none()
     if root is None:
         pytest.skip(f"real LA data not found: set {LA_ENV_VAR} to a folder in the UA-MT layout "
                     "('2018LA_Seg_Training Set/<ID>/mri_norm2.h5', train.list, val.list) or put it at ../shared/data/LA")
