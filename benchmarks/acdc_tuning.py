@@ -27,8 +27,6 @@ a run with a ``record.json`` is never re-run); the summary is rewritten after ea
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
 import statistics
 import sys
@@ -38,17 +36,12 @@ from pathlib import Path
 
 from mona_lab.atomic_files import atomic_write_text
 
-MIN_SHARE = 0.01  # issue 22: every enabled term's median share at the bottleneck
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # run as a script it is there; loaded from its file (tests) it is not
+    sys.path.append(str(HERE))
+import acdc_reduced  # noqa: E402  (the benchmark's runner, share summary and paired gains)
 
-
-@functools.lru_cache(maxsize=None)
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("acdc_reduced", HERE / "acdc_reduced.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("acdc_reduced", module)
-    spec.loader.exec_module(module)
-    return module
+MIN_SHARE = 0.01  # issue 22: every enabled term's median share at the bottleneck
 
 
 def summarise_setting(by_seed: dict[int, dict]) -> dict:
@@ -57,7 +50,7 @@ def summarise_setting(by_seed: dict[int, dict]) -> dict:
     dice = [r["mean_dice"] for r in by_seed.values()]
     return {
         "mean_dice": [statistics.mean(dice), statistics.pstdev(dice)],
-        "shares": _benchmark().share_summary(by_seed.values()),
+        "shares": acdc_reduced.share_summary(by_seed.values()),
         "per_seed": {str(s): {"mean_dice": r["mean_dice"], "shares": r.get("shares"), "command": r["command"],
                               "cpu_seconds": r.get("cpu_seconds")} for s, r in sorted(by_seed.items())},
     }  # fmt: skip
@@ -74,7 +67,6 @@ def choose(dose: dict[str, dict], complete: set[str]) -> dict:
 
 
 def main() -> None:
-    bench = _benchmark()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[10, 11, 12], help="tuning seeds (never 0-4)")
     parser.add_argument("--strengths", nargs="*", type=float, default=[0.1, 0.3], help="--head-grad-scale values for MONA")
@@ -90,17 +82,17 @@ def main() -> None:
     from mona_lab.data import resolve_acdc_root
 
     root = str(resolve_acdc_root(args.root))
-    setting = bench.build_parser().parse_args([])  # the benchmark's setting
+    setting = acdc_reduced.build_parser().parse_args([])  # the benchmark's setting
     jobs = []  # (study, value, seed, folder, command)
     for seed in args.seeds:  # seed by seed, so a stopped study compares every setting
         for strength in args.strengths:
             out = Path(args.runs) / f"mona_hgs{strength:g}" / f"mona_seed{seed}"
             setting.ssl_args = f"--head-grad-scale {strength:g}"
-            jobs.append(("head_grad_scale", f"{strength:g}", seed, out, bench.command_line("mona", seed, setting, out)))
+            jobs.append(("head_grad_scale", f"{strength:g}", seed, out, acdc_reduced.command_line("mona", seed, setting, out)))
         for lr in args.supervised_lrs:
             out = Path(args.runs) / f"supervised_lr{lr:g}" / f"supervised_seed{seed}"
             setting.supervised_lr = lr
-            jobs.append(("supervised_lr", f"{lr:g}", seed, out, bench.command_line("supervised", seed, setting, out)))
+            jobs.append(("supervised_lr", f"{lr:g}", seed, out, acdc_reduced.command_line("supervised", seed, setting, out)))
     results: dict[str, dict[str, dict[int, dict]]] = {"head_grad_scale": {}, "supervised_lr": {}}
     started = time.time()
 
@@ -118,7 +110,7 @@ def main() -> None:
         atomic_write_text(Path(args.json), json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = [(job, pool.submit(bench.run_one, job[4], job[3], root)) for job in jobs]
+        futures = [(job, pool.submit(acdc_reduced.run_one, job[4], job[3], root)) for job in jobs]
         for (study, value, seed, _, _), future in futures:
             record = future.result()
             record.pop("dynamics", None)  # the dose-response keeps the shares; record.json keeps the rest

@@ -38,8 +38,6 @@ supervised, paired by seed: ``per_seed``, ``mean``, ``ci95``...), every run's re
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib.util
 import json
 import statistics
 import sys
@@ -50,18 +48,12 @@ from pathlib import Path
 from mona_lab.atomic_files import atomic_write_text
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # run as a script it is there; loaded from its file (tests) it is not
+    sys.path.append(str(HERE))
+import acdc_reduced  # noqa: E402  (the benchmark's runner, share summary and paired gains)
+
 DEFAULT_METHODS = ["supervised", "mean-teacher", "action++", "mona", "arco-sg"]
 SCORES = ("dice", "jaccard", "hd95", "asd")  # the LA literature's four, distances in voxels
-
-
-@functools.lru_cache(maxsize=None)
-def _benchmark():
-    """`benchmarks/acdc_reduced.py` as a module (its run, share and gain functions)."""
-    spec = importlib.util.spec_from_file_location("acdc_reduced", HERE / "acdc_reduced.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("acdc_reduced", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def command_line(method: str, seed: int, args, out: Path) -> list[str]:
@@ -90,7 +82,7 @@ def summarise(results: dict[str, dict[int, dict]]) -> dict:
         runs = [by_seed[s] for s in sorted(by_seed)]
         if not runs:
             continue
-        entry = {"seeds": sorted(by_seed), "shares": _benchmark().share_summary(runs)}
+        entry = {"seeds": sorted(by_seed), "shares": acdc_reduced.share_summary(runs)}
         for score in SCORES:
             values = [statistics.mean(c[score] for c in r["per_class"].values()) for r in runs]
             entry[score] = [statistics.mean(values), statistics.pstdev(values)]
@@ -138,7 +130,6 @@ def main() -> None:
     from mona_lab.data import resolve_la_root
 
     args = build_parser().parse_args()
-    bench = _benchmark()
     root = str(resolve_la_root(args.root))
     runs = Path(args.runs)
     jobs = [(m, s, runs / f"{m}_seed{s}") for s in args.seeds for m in args.methods]  # seed by seed: a stopped run still compares
@@ -146,14 +137,14 @@ def main() -> None:
     started = time.time()
 
     def store() -> None:
-        gains = bench.paired_gains(results, "supervised")
+        gains = acdc_reduced.paired_gains(results, "supervised")
         payload = {"args": vars(args), "wall_seconds": time.time() - started, "summary": summarise(results),
                    "gains": gains, "runs": {m: {str(s): r for s, r in by.items()} for m, by in results.items()}}  # fmt: skip
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.json), json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = [(m, s, pool.submit(bench.run_one, command_line(m, s, args, out), out, root, 1, "MONA_LAB_LA"))
+        futures = [(m, s, pool.submit(acdc_reduced.run_one, command_line(m, s, args, out), out, root, 1, "MONA_LAB_LA"))
                    for m, s, out in jobs]  # fmt: skip
         for method, seed, future in futures:
             record = future.result()
@@ -163,7 +154,7 @@ def main() -> None:
     summary = summarise(results)
     print(f"\nLA, {args.labeled} labelled volumes, downsample {args.la_downsample}, crops {args.crop_size}, "
           f"{args.iterations} iterations, last model on the validation volumes, {time.time() - started:.0f} s wall")  # fmt: skip
-    print_table(summary, bench.paired_gains(results, "supervised"))
+    print_table(summary, acdc_reduced.paired_gains(results, "supervised"))
     print(f"wrote {args.json}")
 
 

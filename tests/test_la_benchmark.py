@@ -38,5 +38,5 @@ def test_summary_gives_the_four_scores_and_paired_gains(bench):
     summary = bench.summarise(results)
     assert summary["action++"]["dice"][0] == pytest.approx(0.71) and summary["supervised"]["hd95"] == [18.0, 2.0]
     assert set(summary["supervised"]) >= {"dice", "jaccard", "hd95", "asd", "cpu_seconds", "seeds"}
-    gains = bench._benchmark().paired_gains(results, "supervised")
+    gains = bench.acdc_reduced.paired_gains(results, "supervised")
     assert gains["action++"]["per_seed"] == pytest.approx({"0": 20.0, "1": 12.0})
