@@ -1,11 +1,14 @@
-"""Reading what training runs wrote: ``log.csv`` curves, ``metrics.json`` tables, and the
-slices a trained model gets most wrong."""
+"""Reading what training runs wrote: ``log.csv`` curves, ``metrics.json`` tables, the slices a
+trained model gets most wrong, the stored benchmarks as text (ACDC: `format_benchmark`, LA:
+`la_benchmark_table`) and one LA volume predicted by a run's checkpoint (`predict_la_volume`)."""
 from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from mona_lab.errors import MonaLabError
@@ -91,3 +94,116 @@ def format_benchmark(payload: Mapping, terms=("contrast", "nn", "saacl", "eqv", 
         lines.append(f"\nnoise floor: {spec} seed {floor['seed']} rerun with {floor['threads']} threads: "
                      f"{first:.3f} -> {again:.3f} ({floor['difference']:+.1f} points)")  # fmt: skip
     return "\n".join(lines)
+
+
+LA_SCORES = (("dice", "Dice", 3), ("jaccard", "Jaccard", 3), ("hd95", "95HD", 1), ("asd", "ASD", 2))
+
+
+def la_benchmark_table(payload: Mapping, baseline: str = "supervised") -> str:
+    """The stored LA benchmark (``benchmarks/la_reduced.py`` -> ``benchmarks/results/
+    la_reduced.json``) as text, in `format_benchmark`'s style: per method the number of seeds,
+    Dice, Jaccard, 95HD and ASD as mean ± sd over seeds (each run's mean over the validation
+    volumes; distances in voxels) and the paired gain in Dice points over ``baseline`` with its
+    95 % t interval over seeds (``n/a`` with one seed), then the per-seed gains. A method the
+    run asked for (``args["methods"]``) without a finished run says so on its row.
+
+    Args:
+        payload: la_reduced.py's JSON: ``summary[method]`` (``seeds``; ``dice``, ``jaccard``,
+            ``hd95``, ``asd`` as ``[mean, sd]``), ``gains[method]`` (``mean``, ``ci95``,
+            ``per_seed``), optionally ``args`` (``methods``) and ``runs``.
+        baseline: the method the gains are over (la_reduced.py: supervised).
+
+    Raises:
+        MonaLabError: a payload without ``summary`` / ``gains`` (named).
+    """
+    if not isinstance(payload, Mapping) or "summary" not in payload or "gains" not in payload:
+        raise MonaLabError("not a stored LA benchmark (no summary / gains): run python benchmarks/la_reduced.py")
+    summary, gains = payload["summary"], payload["gains"]
+    asked = list(payload.get("args", {}).get("methods") or [])
+    methods = list(dict.fromkeys([*asked, *payload.get("runs", {}), *summary]))
+    lines = [f"{'method':<13}{'seeds':>6}" + "".join(f"{title:>10}{'':8}" for _, title, _ in LA_SCORES)
+             + f"{f'gain over {baseline} [95 %]':>32}"]  # fmt: skip
+    for method in methods:
+        row = summary.get(method)
+        if not row or not row.get("seeds"):
+            lines.append(f"{method:<13}{0:>6}   no runs yet (python benchmarks/la_reduced.py --methods {method})")
+            continue
+        cells = "".join(f"{row[key][0]:>10.{digits}f} ± {row[key][1]:<5.{digits}f}" for key, _, digits in LA_SCORES)
+        if method == baseline:
+            gain = "(baseline)"
+        elif method in gains:
+            low, high = gains[method]["ci95"]
+            interval = f"[{low:+6.1f}, {high:+6.1f}]" if low == low else "[  n/a,   n/a]"
+            gain = f"{gains[method]['mean']:+6.1f} {interval}"
+        else:
+            gain = f"- (no {baseline} run on its seeds)"
+        lines.append(f"{method:<13}{len(row['seeds']):>6}{cells}{gain:>32}")
+    per_seed = {m: g["per_seed"] for m, g in gains.items() if g.get("per_seed")}
+    if per_seed:
+        lines.append(f"\npaired gain over {baseline} per seed (Dice points; each method against the {baseline} run "
+                     "on the same labelled volumes)")  # fmt: skip
+        for method, values in per_seed.items():
+            lines.append(f"  {method:<13}" + " ".join(f"seed {s} {v:+5.1f}" for s, v in values.items()))
+    lines.append("Dice and Jaccard as fractions; 95HD and ASD in voxels of the native grid; mean ± sd over seeds")
+    return "\n".join(lines)
+
+
+class LAPrediction(NamedTuple):
+    """One LA volume and a checkpoint's segmentation of it, all ``[D, H, W]`` at the native grid."""
+
+    case_id: str
+    image: np.ndarray  # float32, as stored (z-scored)
+    label: np.ndarray  # int64 in {0, 1}
+    prediction: np.ndarray  # int64 class indices
+
+
+def predict_la_volume(
+    checkpoint: str | os.PathLike, case: str | os.PathLike, root: str | os.PathLike | None = None,
+    device: str = "auto", batch_size: int = 2,
+) -> LAPrediction:
+    """Predict one LA volume with a 3D run's checkpoint, as ``mona-lab evaluate --dataset la``
+    does: the sliding window of the run's crop and final stride (``window_stride``) on the
+    volume downsampled as the run was trained (``la_downsample``), probabilities brought back
+    to the native grid (`mona_lab.metrics.to_native_grid`), then the argmax. The scores of
+    this prediction are the run's ``metrics.json`` ``per_volume`` scores for that case.
+
+    Args:
+        checkpoint: a ``.pt`` file, or a run folder (its ``last.pt``: the model la_reduced.py
+            and ``metrics.json`` score).
+        case: an ``mri_norm2.h5`` file, or a case ID read from the LA folder ``root``.
+        root: the LA folder for a case ID (else ``$MONA_LAB_LA``, then ``data/LA``:
+            `mona_lab.data.resolve_la_root`).
+        device: where to run (`mona_lab.select_device`); batch_size: windows per forward.
+
+    Returns:
+        `LAPrediction` ``(case_id, image, label, prediction)``.
+
+    Raises:
+        MonaLabError: no checkpoint there, a 2D checkpoint, or an LA case that cannot be read
+            (the readers' messages name the file).
+    """
+    from mona_lab.config import TrainConfig
+    from mona_lab.data import downsample_volume, read_la_volume, resolve_la_root
+    from mona_lab.metrics import sliding_window_predict, to_native_grid
+    from mona_lab.runtime import select_device
+    from mona_lab.training.validation import load_trained_model
+
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "last.pt"
+    if not path.is_file():
+        raise MonaLabError(f"checkpoint {path} does not exist; pass a .pt file or a run folder holding last.pt")
+    dev = select_device(device)
+    model, state = load_trained_model(path, dev)
+    if state["model_config"].get("kind") != "vnet3d":
+        raise MonaLabError(f"checkpoint {path} holds a 2D UNet, not a 3D VNet: predict its volumes with mona_lab.metrics.predict_volume")
+    config = TrainConfig.from_dict(state["config"])
+    given = Path(case)
+    volume = read_la_volume(given) if given.is_file() else read_la_volume(resolve_la_root(root), str(case))
+    network_input = volume if config.la_downsample == 1 else downsample_volume(volume, config.la_downsample)
+    probabilities = sliding_window_predict(
+        lambda x: model(x).logits, network_input.image, config.crop_shape, config.window_stride_shape,
+        len(state["class_names"]), batch_size=batch_size, device=dev,
+    )  # fmt: skip
+    prediction = to_native_grid(probabilities, volume.shape).argmax(0).astype(np.int64)
+    return LAPrediction(volume.case_id, volume.image, volume.label, prediction)

@@ -9,7 +9,8 @@ notebooks compose figures without pasting plotting code. One module per topic:
 - `mona_lab.lab.viz.sampler_variance`: ARCO's NS / SG / SAG estimators (05);
 - `mona_lab.lab.viz.loss_landscapes`: loss curves, contours and surfaces (06);
 - `mona_lab.lab.viz.temperature`: ACTION++ temperature schedules and class centres (07);
-- `mona_lab.lab.viz.training_curves`: ``log.csv`` and ``dynamics.csv`` curves (05, 07, 08).
+- `mona_lab.lab.viz.training_curves`: ``log.csv`` and ``dynamics.csv`` curves (05, 07, 08);
+- `mona_lab.lab.viz.la_views`: an LA volume's label and prediction, slices and 3D (08).
 
 Every public name of these modules is importable from ``mona_lab.lab.viz``.
 """
@@ -22,6 +23,13 @@ from mona_lab.lab.viz.class_frequencies import (
     plot_slice_presence,
 )
 from mona_lab.lab.viz.common import CLASS_COLOURS, SAMPLER_COLOURS, label_overlay
+from mona_lab.lab.viz.la_views import (
+    LABEL_COLOUR,
+    PREDICTION_COLOUR,
+    atrium_slices,
+    la_slice_montage,
+    la_volume_view,
+)
 from mona_lab.lab.viz.loss_landscapes import (
     loss_surface_figure,
     pixel_loss_figure,
@@ -56,8 +64,13 @@ from mona_lab.lab.viz.training_curves import (
 
 __all__ = [
     "CLASS_COLOURS",
+    "LABEL_COLOUR",
+    "PREDICTION_COLOUR",
     "SAMPLER_COLOURS",
+    "atrium_slices",
     "class_centres_figure",
+    "la_slice_montage",
+    "la_volume_view",
     "label_overlay",
     "loss_surface_figure",
     "pixel_loss_figure",
