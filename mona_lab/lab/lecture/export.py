@@ -4,8 +4,10 @@
 fresh ``python3`` kernel each, working directory = the notebook folder, ``MONA_LAB_FAST=1``
 in the kernels' environment with ``fast``), then writes ``DIR/NN_name.html`` (the page,
 nbconvert's lab template) and ``DIR/NN_name.slides.html`` (a slide per section heading,
-long slides scroll inside themselves), and finally ``DIR/index.html`` linking every page
-and slide deck in order. Nothing written loads anything from the network
+continued on further slides where a section is taller than a slide; a single taller cell
+scrolls inside its slide; widget panels drawn from their saved state), and finally
+``DIR/index.html`` linking every page and slide deck in order. Nothing written loads
+anything from the network
 (`mona_lab.lab.lecture.offline`): equations are MathML, the slide script is inlined, and
 ``DIR/plotly.min.js`` (copied from the ``plotly`` package when a notebook has a plotly
 figure) serves the plots. Every file is written atomically (temporary name, then
@@ -125,8 +127,8 @@ def _index_html(pages: Sequence[LecturePage], fast: bool, executed: bool = True)
 <h1>mona_lab lecture</h1>
 <p>Semi-supervised contrastive segmentation under long-tailed class distributions (MONA, ARCO,
 ACTION, ACTION++). Each notebook {how} and was exported as a page and as
-slides (a slide per section: arrow or page keys move, <code>#/3</code> opens slide 3). Nothing here
-needs the network: copy the whole folder.</p>
+slides (a slide per section, continued where a section is long: arrow or page keys move,
+<code>#/3</code> opens slide 3). Nothing here needs the network: copy the whole folder.</p>
 <ol>
 {items}
 </ol>

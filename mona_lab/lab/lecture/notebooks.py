@@ -4,8 +4,11 @@
 by name, stem or number; `notebook_title` reads a notebook's first heading; on a copy about
 to be exported, `add_plotly_html` gives plotly outputs an HTML rendering (the notebooks
 store them only as ``application/vnd.plotly.v1+json``, which nbconvert's templates do not
-render), `replace_widget_views` puts a note where a live widget was (it needs a kernel and
-a widget renderer from a CDN) and `mark_slides` opens a slide at each ``#`` / ``##`` section heading.
+render), `replace_widget_views` draws each live widget from the notebook's stored widget
+state (a live widget needs a kernel and a widget renderer from a CDN; without stored state a
+note stands there) and `mark_slides` opens a slide at each ``#`` / ``##`` section heading and
+a continuation slide where a slide would grow taller than the screen
+(`mona_lab.lab.lecture.slide_heights`).
 """
 from __future__ import annotations
 
@@ -16,6 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mona_lab.errors import MonaLabError
+from mona_lab.lab.lecture.slide_heights import CONTENT_WIDTH, SLIDE_HEIGHT, cell_height, heading_at_bottom
+from mona_lab.lab.lecture.widget_snapshot import (
+    open_details,
+    render_widget_view,
+    snapshot_output_model,
+    stored_widget_models,
+    view_model_id,
+)
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d+)_.+\.ipynb$")
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
@@ -25,6 +36,7 @@ WIDGET_NOTE = (
     '<p class="mona-widget-note">(An interactive panel stands here in the notebook: open it with '
     "<code>mona-lab lab</code> and run the cell to use it.)</p>"
 )
+WIDGET_CAPTION = "The panel as it was saved: open the notebook with mona-lab lab and run the cell to use it."
 
 
 def discover_notebooks(notebooks_dir: str | os.PathLike) -> list[Path]:
@@ -91,23 +103,58 @@ def add_plotly_html(nb) -> int:
 
 
 def replace_widget_views(nb) -> int:
-    """Replace every live widget output (``application/vnd.jupyter.widget-view+json``) by a
-    note that the panel runs in JupyterLab, unless the output also carries a picture or HTML
-    of its own (then that is shown); drop the notebook's stored widget state.
+    """Give every live widget output (``application/vnd.jupyter.widget-view+json``) a static
+    rendering and drop the notebook's stored widget state.
 
-    Changes ``nb`` in place (use a copy); returns the number of outputs replaced.
+    An output that carries a picture or HTML of its own keeps it; otherwise, when the notebook
+    stored the panel's state, the panel is drawn from it
+    (`mona_lab.lab.lecture.widget_snapshot.render_widget_view`) and the panel's own snapshot
+    output (`mona_lab.lab.panel_display`) beside it is dropped; without stored state the
+    panel's snapshot output is opened in its place, and without either a note says that the
+    panel runs in JupyterLab (``WIDGET_NOTE``).
+
+    Changes ``nb`` in place (use a copy); returns the number of widget outputs replaced.
     """
+    models = stored_widget_models(nb)
     nb.metadata.pop("widgets", None)
+    snapshots = {snapshot_output_model(o) for cell in nb.cells for o in cell.get("outputs", [])} - {None}
+    drawn: set[str] = set()
     replaced = 0
     for cell in nb.cells:
+        kept = []
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if WIDGET_MIMETYPE not in data:
+                kept.append(output)
                 continue
-            del data[WIDGET_MIMETYPE]
-            if not any(key.startswith("image/") or key == "text/html" for key in data):
-                data["text/html"] = WIDGET_NOTE
+            model_id = view_model_id(data.pop(WIDGET_MIMETYPE))
             replaced += 1
+            if any(key.startswith("image/") or key == "text/html" for key in data):
+                kept.append(output)
+                continue
+            picture = render_widget_view(models, model_id, caption=WIDGET_CAPTION) if model_id else None
+            if picture is not None:
+                data["text/html"] = picture
+                drawn.add(model_id)
+            elif model_id in snapshots:
+                continue  # the panel's own snapshot output below stands in for it
+            else:
+                data["text/html"] = WIDGET_NOTE
+            kept.append(output)
+        if "outputs" in cell:
+            cell.outputs = kept
+    for cell in nb.cells:
+        if "outputs" not in cell:
+            continue
+        kept = []
+        for output in cell.outputs:
+            shows = snapshot_output_model(output)
+            if shows in drawn:
+                continue
+            if shows is not None and "text/html" in output.get("data", {}):
+                output["data"]["text/html"] = open_details(str(output["data"]["text/html"]))
+            kept.append(output)
+        cell.outputs = kept
     return replaced
 
 
@@ -149,16 +196,29 @@ def split_at_headings(nb) -> int:
     return added
 
 
-def mark_slides(nb) -> None:
-    """Make every ``#`` / ``##`` section heading open a slide (in place, on a copy).
+def mark_slides(nb, height_budget: int | None = SLIDE_HEIGHT, content_width: int = CONTENT_WIDTH) -> None:
+    """Make every ``#`` / ``##`` section heading open a slide, and open a continuation slide
+    (``subslide``) where a slide would grow taller than ``height_budget`` pixels (in place, on
+    a copy).
 
     Markdown cells are split at such headings (`split_at_headings`); a cell that starts with
     one becomes a ``slide`` unless the notebook marks it ``skip``, ``notes`` or ``subslide``;
     every other cell keeps its own ``slideshow`` type (``fragment``, ``skip`` ...) or, without
     one, continues the current slide (the first cell opens slide 1).
+
+    Heights are estimates (`mona_lab.lab.lecture.slide_heights.cell_height` at
+    ``content_width``). A cell that would carry the running height of its slide past the
+    budget opens a ``subslide`` instead of continuing; a cell is never split, so a cell taller
+    than the budget stands on a continuation slide of its own; markdown cells ending in a
+    heading move to the new slide with the cell they introduce, and a slide that holds only
+    headings so far is not split (its heading stays with its content). ``height_budget=None``
+    turns the continuation slides off. A ``-`` or ``fragment`` cell may become a ``subslide``;
+    cells the notebook marks ``slide`` or ``subslide`` keep their type.
     """
     split_at_headings(nb)
-    for k, cell in enumerate(nb.cells):
+    cells = nb.cells
+    kinds, heights = [], []
+    for k, cell in enumerate(cells):
         own = cell.metadata.get("slideshow", {}).get("slide_type")
         heading = cell.cell_type == "markdown" and _is_section_heading(cell.source.lstrip())
         if heading and own not in ("skip", "notes", "subslide"):
@@ -167,4 +227,25 @@ def mark_slides(nb) -> None:
             kind = own
         else:
             kind = "slide" if k == 0 else "-"
+        kinds.append(kind)
+        heights.append(0 if kind in ("skip", "notes") else cell_height(cell, content_width))
+    if height_budget is not None:
+        start, running = 0, 0
+        for k, kind in enumerate(kinds):
+            if kind in ("slide", "subslide"):
+                start, running = k, heights[k]
+                continue
+            if kind in ("skip", "notes") or running + heights[k] <= height_budget:
+                running += heights[k]
+                continue
+            first = k  # the new slide opens here, or earlier to take the headings leading into it
+            while first - 1 > start and kinds[first - 1] in ("-", "fragment") and heading_at_bottom(cells[first - 1]):
+                first -= 1
+            before = [j for j in range(start, first) if kinds[j] not in ("skip", "notes")]
+            if not before or all(heading_at_bottom(cells[j]) for j in before):
+                running += heights[k]  # nothing but headings yet: keep the slide whole
+                continue
+            kinds[first] = "subslide"
+            start, running = first, sum(heights[first : k + 1])
+    for cell, kind in zip(cells, kinds):
         cell.metadata["slideshow"] = {"slide_type": kind}
