@@ -22,6 +22,8 @@ module                                   used by
 `mona_lab.lab.principles`                02_tailness (tailness), 03_consistency
   (tailness, consistency, diversity)     (consistency), 04_diversity (diversity)
 `mona_lab.lab.widgets`                   01_zipf_class_distributions, 02-04 (ablation panel)
+`mona_lab.lab.panel_display`             the panels of 01-04 and 09 (a short text and a picture
+                                         of the panel's saved state beside it)
 `mona_lab.lab.variance`                  05_variance_ns_sg_sag; 06_loss_landscapes
   (contrast_terms, estimators,           (`pixel_loss_map`, `representative_slices`)
   loss_module)
@@ -42,7 +44,8 @@ module                                   used by
 `mona_lab.lab.viz` (one module per       every notebook, 00-09
   topic, see its docstring)
 `mona_lab.lab.lecture`                   ``mona-lab lecture`` (exports every notebook)
-  (notebooks, export, command)
+  (notebooks, export, command,
+  widget_snapshot, slide_heights)
 =======================================  ===================================================
 
 Importing ``mona_lab.lab`` imports none of these (each pulls in what it needs when it is

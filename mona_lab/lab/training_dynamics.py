@@ -332,8 +332,8 @@ def dynamics_widget(data, setting: dict[str, Any], seed: int = 0):
     study's cost per iteration). Returns the panel."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
+    from mona_lab.lab.panel_display import capture_into, show_panel
     from mona_lab.lab.run_progress import estimate_seconds
 
     lr = widgets.SelectionSlider(options=[0.01, 0.02, 0.05, 0.1, 0.15], value=0.05, description="lr")
@@ -355,8 +355,7 @@ def dynamics_widget(data, setting: dict[str, Any], seed: int = 0):
         status.value = f"training {total} iterations: {expected}"
         bar.value = 0
         try:
-            with output:
-                output.clear_output(wait=True)
+            with capture_into(output):
                 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
                 result = dynamics_callback(lr.value, lam.value, PROTECTION[protection.value], data=data, setting=setting,
                                            seed=seed, axes=axes, progress=lambda n: setattr(bar, "value", min(n, total)))  # fmt: skip
@@ -367,10 +366,12 @@ def dynamics_widget(data, setting: dict[str, Any], seed: int = 0):
             status.value = f"trained {total} iterations in {result['seconds']:.0f} s (expected {expected})"
         finally:
             button.disabled = False
+            for display in shown:
+                display.refresh()
 
     button.on_click(on_click)
     panel = widgets.VBox([widgets.HBox([lr, lam]), widgets.HBox([protection, button]), widgets.HBox([bar, status]), output])
-    display(panel)
+    shown = [show_panel(panel)]  # the panel and its snapshot output (mona_lab.lab.panel_display)
     return panel
 
 

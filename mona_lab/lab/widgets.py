@@ -1,7 +1,10 @@
 """ipywidgets panels for the notebooks.
 
 Every panel's work is done by a plain function (``*_callback`` or a named helper) that the
-tests call directly; the widget only wires sliders and buttons to it.
+tests call directly; the widget only wires sliders and buttons to it. Panels are shown by
+`mona_lab.lab.panel_display.show_panel` and write into their ``Output`` widgets through
+`mona_lab.lab.panel_display.capture_into`, so a saved notebook keeps a readable picture of
+each panel's last state.
 """
 from __future__ import annotations
 
@@ -26,28 +29,31 @@ def zipf_explorer(num_patients: int = 6, image_size: int = 64):
     rank plot and prints the fitted exponent (MONA's tailness, notebook 01)."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
+    from mona_lab.lab.panel_display import capture_into, show_panel
     from mona_lab.lab.viz import plot_class_fractions, plot_rank_frequency
 
     slider = widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.25, description="Zipf s", continuous_update=False)
     output = widgets.Output()
 
+    shown = []  # the PanelDisplay, once the panel is shown
+
     def redraw(change=None) -> None:
         stats = phantom_stats_at_exponent(slider.value, num_patients, image_size)
-        with output:
-            output.clear_output(wait=True)
+        with capture_into(output):
             fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
             plot_class_fractions(stats, axes[0])
             plot_rank_frequency([stats], axes[1])
             fig.tight_layout()
             plt.show()
             print(f"generator exponent {slider.value:.2f} -> fitted exponent {stats.zipf_exponent:.2f}")
+        for display in shown:
+            display.refresh()
 
     slider.observe(redraw, names="value")
     redraw()
     panel = widgets.VBox([slider, output])
-    display(panel)
+    shown.append(show_panel(panel))
     return panel
 
 
@@ -111,6 +117,7 @@ class AblationPanel:
         self.rows: list[dict] = []
         self._widgets = None
         self._output = None
+        self._display = None  # the shown panel's snapshot output (`show`)
         if isinstance(study, str) and study == "default":
             from mona_lab.errors import MonaLabError
             from mona_lab.lab.ablation import load_grid
@@ -275,12 +282,14 @@ class AblationPanel:
 
     def _on_change(self, _change=None) -> str:
         """A control moved: show the stored answer for the new setting at once. Returns it."""
+        from mona_lab.lab.panel_display import capture_into
+
         self.use_dataset(self.dataset_choice.value)
         text = self.stored(**self._settings())
-        with self._stored_output:
-            self._stored_output.clear_output(wait=True)
+        with capture_into(self._stored_output):
             print(text)
         self.status.value = self._budget_text()
+        self._refresh_snapshot()
         return text
 
     def _on_click(self, _button=None) -> dict:
@@ -307,19 +316,26 @@ class AblationPanel:
             return
         import matplotlib.pyplot as plt
 
-        with self._output:
-            self._output.clear_output(wait=True)
+        from mona_lab.lab.panel_display import capture_into
+
+        with capture_into(self._output):
             print(self.table())
             if self.rows:
                 fig, ax = plt.subplots(figsize=(7.5, 3))
                 self.plot(ax)
                 fig.tight_layout()
                 plt.show()
+        self._refresh_snapshot()
+
+    def _refresh_snapshot(self) -> None:
+        if self._display is not None:
+            self._display.refresh()
 
     def show(self):
-        """Display the panel (in a notebook) and return it."""
-        from IPython.display import display
+        """Display the panel (in a notebook) with its snapshot output
+        (`mona_lab.lab.panel_display.show_panel`) and return it."""
+        from mona_lab.lab.panel_display import show_panel
 
         panel = self.widget()
-        display(panel)
+        self._display = show_panel(panel)
         return panel
