@@ -107,8 +107,11 @@ def test_the_stored_benchmark_prints_intervals_shares_and_the_noise_floor(bench)
                "mona@muted": records(0.58, 0.66, 0.40, nn=0.002)}  # fmt: skip
     reruns = {"supervised": {"mean_dice": 0.52, "seed": 0, "threads": 2, "command": "c", "cpu_seconds": 1.0}}
     payload = {"summary": bench.summarise(results), "gains": bench.gains_over_supervised(results),
-               "gains_over_core": bench.paired_gains(results, "core"), "noise_floor": bench.noise_floor(results, reruns)}  # fmt: skip
+               "gains_over_core": bench.paired_gains(results, "core"), "noise_floor": bench.noise_floor(results, reruns),
+               "contrasts": bench.paired_contrasts(results, [("mona@muted", "core")])}  # fmt: skip
     text = format_benchmark(payload)
+    # each paired contrast with its interval and every seed's difference, labelled by seed
+    assert "mona@muted - core" in text and "s0  +3.0 s1  +4.0 s2  +2.0" in text
     assert "mona@muted" in text and "0.002*" in text  # a muted term is marked
     assert "+8.0 [  +3.0,  +13.0]" in text  # mean gain and its t interval over supervised
     assert "0.500 -> 0.520 (+2.0 points)" in text

@@ -62,8 +62,10 @@ def slice_dice(prediction: np.ndarray, label: np.ndarray, num_classes: int) -> n
 def format_benchmark(payload: Mapping, terms=("contrast", "nn", "saacl", "eqv", "unsup")) -> str:
     """The stored five-seed ACDC benchmark (``benchmarks/results/acdc_active.json``) as text:
     mean Dice ± sd over seeds per method with each term's gradient share at the bottleneck
-    (median over seeds; ``*`` below 0.01: muted), then the paired gains over supervised and
-    over ``core`` with their 95 % t intervals (points), then the rerun noise floor.
+    (median over seeds; ``*`` below 0.01: muted), then the paired gains over supervised, over
+    ``core`` and the stored ``contrasts`` (``"A - B"``: a principle over core, one sampler over
+    another, MONA over its muted recipe) with their 95 % t intervals (points), each per-seed
+    difference labelled with its seed, then the rerun noise floor.
 
     Raises:
         MonaLabError: a payload without ``summary`` / ``gains`` (named).
@@ -78,17 +80,20 @@ def format_benchmark(payload: Mapping, terms=("contrast", "nn", "saacl", "eqv", 
             f"{shares[t][0]:>9.3f}{'*' if shares[t][0] < 0.01 else ' '}" if t in shares else f"{'-':>10}" for t in terms
         )
         lines.append(f"{spec:<13}{len(row['seeds']):>6}{mean:>9.3f} ± {sd:.3f}{cells}")
-    for title, block in (("supervised", payload["gains"]), ("core", payload.get("gains_over_core", {}))):
+    blocks = (("paired gain over supervised", payload["gains"]), ("paired gain over core", payload.get("gains_over_core", {})),
+              ("paired contrasts A - B", payload.get("contrasts", {})))  # fmt: skip
+    for title, block in blocks:
         if not block:
             continue
-        lines.append(f"\npaired gain over {title} (mean Dice points; 95 % t interval over seeds; per seed)")
+        lines.append(f"\n{title} (mean Dice points; 95 % t interval over seeds; each seed)")
+        width = max(13, *(len(spec) + 1 for spec in block))
         for spec, gain in block.items():
-            if spec == "supervised" and title == "core":
+            if spec == "supervised" and title.endswith("core"):
                 continue  # the same pairs as core's gain over supervised, sign flipped
             low, high = gain["ci95"]
             interval = f"[{low:+6.1f}, {high:+6.1f}]" if low == low else "[  n/a,   n/a]"
-            seeds = " ".join(f"{v:+5.1f}" for v in gain["per_seed"].values())
-            lines.append(f"  {spec:<13}{gain['mean']:+6.1f} {interval}   {seeds}")
+            seeds = " ".join(f"s{seed} {v:+5.1f}" for seed, v in gain["per_seed"].items())
+            lines.append(f"  {spec:<{width}}{gain['mean']:+6.1f} {interval}   {seeds}")
     for spec, floor in payload.get("noise_floor", {}).items():
         first, again = floor["mean_dice"]
         lines.append(f"\nnoise floor: {spec} seed {floor['seed']} rerun with {floor['threads']} threads: "
