@@ -192,6 +192,46 @@ def dose_response_table(stored: dict[str, Any], terms=("contrast", "nn", "eqv", 
     return "\n".join(lines)
 
 
+def recipe_pairs_table(benchmark: dict[str, Any], active: str = "mona", muted: str = "mona@muted",
+                       baseline: str = "supervised", terms=("contrast", "nn", "unsup")) -> str:  # fmt: skip
+    """The two strengths side by side on the reported seeds, from the stored five-seed
+    benchmark (``benchmarks/results/acdc_active.json``): per seed the baseline's Dice, the
+    muted and the active recipe's Dice with each term's fine-tuning median share at the
+    bottleneck (``*``: below 0.01, muted), and active minus muted in Dice points; then the
+    mean of that difference with its 95 % t interval over the seeds both ran
+    (`mona_lab.metrics.paired_interval`).
+
+    Raises:
+        MonaLabError: a payload without ``runs``, or no seed that both recipes ran (named).
+    """
+    from mona_lab.metrics import paired_interval
+
+    runs = benchmark.get("runs") if isinstance(benchmark, dict) else None
+    if not isinstance(runs, dict):
+        raise MonaLabError("not a stored ACDC benchmark (no runs): run python benchmarks/acdc_reduced.py")
+    a, m, b = runs.get(active, {}), runs.get(muted, {}), runs.get(baseline, {})
+    seeds = sorted(set(a) & set(m), key=int)
+    if not seeds:
+        raise MonaLabError(f"the stored benchmark has no seed on which both {active!r} and {muted!r} ran")
+
+    def shares(record):
+        return "".join(f"{record['shares'].get(t, math.nan):>8.3f}{'*' if record['shares'].get(t, 1) < 0.01 else ' '}"
+                       for t in terms)  # fmt: skip
+
+    names = "".join(f"{t:>9}" for t in terms)
+    lines = [f"{'seed':>4}{baseline:>11}{muted:>12}{names}{active:>8}{names}{'active - muted':>16}"]
+    for s in seeds:
+        base = f"{b[s]['mean_dice']:>11.3f}" if s in b else f"{'-':>11}"
+        lines.append(f"{s:>4}{base}{m[s]['mean_dice']:>12.3f}{shares(m[s])}{a[s]['mean_dice']:>8.3f}{shares(a[s])}"
+                     f"{100 * (a[s]['mean_dice'] - m[s]['mean_dice']):>+16.1f}")  # fmt: skip
+    diffs = [100 * (a[s]["mean_dice"] - m[s]["mean_dice"]) for s in seeds]
+    stats = paired_interval(diffs)
+    low, high = stats["ci95"]
+    interval = f"[{low:+.1f}, {high:+.1f}]" if low == low else "[n/a: one seed]"
+    lines.append(f"{active} - {muted}: {stats['mean']:+.1f} points, 95 % t interval {interval} over seeds {', '.join(seeds)}")
+    return "\n".join(lines)
+
+
 def plot_dose_response(stored: dict[str, Any], terms=("contrast", "nn", "eqv", "unsup"), axes=None):
     """Left: mean Dice against the head gradient scale, one dot per tuning seed; right: each
     term's median share at the bottleneck against the scale (log-log), with the 0.01 bar."""
