@@ -43,10 +43,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -134,11 +131,10 @@ def assemble(args, argv, budget, data_cfg, seeds, labeled, runs, folder, records
     """The grid JSON from the finished runs (``metadata.complete`` false when some are missing)."""
     import torch
 
-    import mona_lab
     from mona_lab.lab.ablation import (PAPER_TABLE_III, PAPER_TABLE_IV, PAPER_TABLE_VI_MONA, grid_comparison,
                                        head_and_tail, rank_agreement, summarise_grid)
     from mona_lab.lab.ablation.grid_study import grid_record_row, load_study_data
-    from mona_lab.lab.study_runs import repo_path, run_command, script_command  # fmt: skip
+    from mona_lab.lab.study_runs import environment_metadata, repo_path, run_command, script_command  # fmt: skip
 
     data = load_study_data(data_cfg)
     counts = torch.bincount(data.train_labels.flatten(), minlength=data.num_classes).double()
@@ -157,12 +153,7 @@ def assemble(args, argv, budget, data_cfg, seeds, labeled, runs, folder, records
         and r["seed"] == seeds[0] and args.queue_sizes and not r["overrides"])]  # fmt: skip
     grid = {
         "metadata": {
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "mona_lab_version": mona_lab.__version__,
-            "torch_version": torch.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
+            **environment_metadata(),  # created, versions, platform, cpu_count
             "device": args.device,
             "workers": args.workers,
             "threads_per_worker": args.threads,

@@ -17,6 +17,8 @@ module                                   used by
 `mona_lab.lab.study_runs`                the stored studies' resumable runs
                                          (``benchmarks/ablation_grid.py``,
                                          ``temperature_runs.py``, ``arco_curves.py``)
+`mona_lab.lab.phantom_studies`           ``benchmarks/phantom_studies.py`` (effects against
+                                         the phantom's heterogeneity and Zipf exponent)
 `mona_lab.lab.curve_study`               ``benchmarks/temperature_runs.py``,
                                          ``benchmarks/arco_curves.py``
 `mona_lab.lab.principles`                02_tailness (tailness), 03_consistency

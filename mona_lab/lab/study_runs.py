@@ -223,6 +223,28 @@ def record_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def environment_metadata() -> dict[str, Any]:
+    """Where and when a study's JSON was written: ``created`` (UTC, ISO), ``mona_lab_version``,
+    ``torch_version``, ``python``, ``platform`` and ``cpu_count`` (the first keys of every
+    stored study's ``metadata``)."""
+    import datetime as dt
+    import os
+    import platform
+
+    import torch
+
+    import mona_lab
+
+    return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "mona_lab_version": mona_lab.__version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def script_command(script: str, argv: Sequence[str]) -> str:
     """``python SCRIPT ARGS`` as a shell line."""
     return shlex.join(["python", script, *argv])
@@ -266,6 +288,7 @@ def select(runs: Sequence[StudyRun], only: Sequence[str] | None) -> list[StudyRu
 __all__ = [
     "RECORD_NAME",
     "StudyRun",
+    "environment_metadata",
     "estimate_seconds",
     "execute",
     "finished_record",

@@ -1,7 +1,9 @@
 """The ablation grid as a resumable study (``benchmarks/ablation_grid.py``).
 
-`grid_study_runs` turns the grid (`grid_jobs`: supervised, vanilla, each principle alone,
-each pair, all three, the diagnostic vanilla without L_unsup, per seed) into
+`data_settings` says which data a study trains on (the phantom's heterogeneity and Zipf
+exponent included, for ``benchmarks/phantom_studies.py``); `grid_study_runs` turns the grid
+(`grid_jobs`: supervised, vanilla, each principle alone, each pair, all three, the
+diagnostic vanilla without L_unsup, per seed; or a chosen subset of the rows) into
 `mona_lab.lab.study_runs.StudyRun`s whose settings hold everything that determines a run
 (data set, budget, switches, seed); `train_grid_run` trains one of them with
 `run_ablation_row` (the function worker processes call); `load_study_data` loads the
@@ -15,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mona_lab.lab.ablation.paper import COMBINATIONS
 from mona_lab.lab.ablation.runs import AblationBudget, grid_jobs, json_ready, run_ablation_row
 from mona_lab.lab.study_runs import StudyRun
 
@@ -23,34 +26,65 @@ _CODES = {"tailness": "t", "consistency": "c", "diversity": "d"}
 _DATA_CACHE: dict[str, Any] = {}
 
 
-def data_settings(dataset: str, image_size: int, patients: int | None = None, phantom_seed: int = 0) -> dict[str, Any]:
+def data_settings(
+    dataset: str,
+    image_size: int,
+    patients: int | None = None,
+    phantom_seed: int = 0,
+    *,
+    heterogeneity: float | None = None,
+    zipf_exponent: float | None = None,
+) -> dict[str, Any]:
     """What identifies a study's data: ``{"name", "image_size"}`` plus, for the phantom,
     ``patients`` and ``seed`` (ACDC is the fixed SSL4MIS split: its location is not part of it).
 
+    ``heterogeneity`` and ``zipf_exponent`` (`PhantomConfig` fields; ``benchmarks/phantom_studies.py``
+    varies them) are added only when given, so the settings, and with them the run folders'
+    hashes, of studies on the default phantom (level 0, exponent 1; the stored ablation grid)
+    stay what they were.
+
     Raises:
-        ValueError: an unknown data set, or a phantom without ``patients``.
+        ValueError: an unknown data set, a phantom without ``patients``, or a heterogeneity or
+            Zipf exponent given for ACDC.
+        MonaLabError: a heterogeneity outside [0, 2] or an exponent outside [0, 4] (`PhantomConfig`).
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if dataset == "acdc":
+        if heterogeneity is not None or zipf_exponent is not None:
+            raise ValueError("heterogeneity and zipf_exponent are phantom settings; ACDC (a fixed data set) has neither")
         return {"name": "acdc", "image_size": int(image_size)}
     if not patients:
         raise ValueError("the phantom needs a patient count (patients >= 1)")
-    return {"name": "phantom", "image_size": int(image_size), "patients": int(patients), "seed": int(phantom_seed)}
+    settings = {"name": "phantom", "image_size": int(image_size), "patients": int(patients), "seed": int(phantom_seed)}
+    if heterogeneity is not None:
+        settings["heterogeneity"] = float(heterogeneity)
+    if zipf_exponent is not None:
+        settings["zipf_exponent"] = float(zipf_exponent)
+    phantom_config(settings)  # an out-of-range level or exponent fails here, before any run starts
+    return settings
+
+
+def phantom_config(settings: dict[str, Any]):
+    """The `PhantomConfig` of phantom `data_settings` (level 0 and exponent 1 when absent)."""
+    from mona_lab.data import PhantomConfig
+
+    return PhantomConfig(num_patients=settings["patients"], image_size=settings["image_size"], seed=settings["seed"],
+                         heterogeneity=settings.get("heterogeneity", 0.0),
+                         zipf_exponent=settings.get("zipf_exponent", 1.0))  # fmt: skip
 
 
 def load_study_data(settings: dict[str, Any]):
     """The `SegmentationData` of `data_settings` (cached per process). ACDC comes from
     ``$MONA_LAB_ACDC`` (`mona_lab.data.resolve_acdc_root` raises a clear error without it)."""
-    from mona_lab.data import PhantomConfig, load_dataset
+    from mona_lab.data import load_dataset
 
     key = repr(sorted(settings.items()))
     if key not in _DATA_CACHE:
         if settings["name"] == "acdc":
             data = load_dataset("acdc", image_size=settings["image_size"])
         else:
-            phantom = PhantomConfig(num_patients=settings["patients"], image_size=settings["image_size"], seed=settings["seed"])
-            data = load_dataset("phantom", phantom=phantom)
+            data = load_dataset("phantom", phantom=phantom_config(settings))
         _DATA_CACHE.clear()  # one data set per process
         _DATA_CACHE[key] = data
     return _DATA_CACHE[key]
@@ -81,17 +115,30 @@ def grid_study_runs(
     include_supervised: bool = True,
     include_diagnostics: bool = True,
     queue_sizes=(),
+    combinations=COMBINATIONS,
+    overrides: dict[str, Any] | None = None,
+    prefix: str = "",
 ) -> list[StudyRun]:
-    """Every run of the grid (and the extra mined-view set sizes, full MONA, first seed)."""
-    jobs = grid_jobs(seeds, include_supervised=include_supervised, include_diagnostics=include_diagnostics)
+    """Every run of the grid (and the extra mined-view set sizes, full MONA, first seed).
+
+    ``combinations`` (default: all eight), ``overrides`` (other `TrainConfig` fields of every
+    run, e.g. a budget's optimiser; stored in each job only when given) and ``prefix`` (put
+    before each run name, e.g. ``"h0.5-"`` when a study has one grid per setting) let
+    another study train a subset of the rows; the defaults give the ablation grid's runs
+    with its settings unchanged.
+    """
+    jobs = grid_jobs(seeds, include_supervised=include_supervised, include_diagnostics=include_diagnostics,
+                     combinations=combinations)  # fmt: skip
     jobs += [{"method": "mona", "tailness": True, "consistency": True, "diversity": True, "seed": int(seeds[0]),
               "queue_size": int(q)} for q in queue_sizes if int(q) != budget.queue_size]  # fmt: skip
     runs = []
     for job in jobs:
+        if overrides:
+            job = {**job, "overrides": {**overrides, **job.get("overrides", {})}}
         settings = {"data": data, "budget": budget.to_dict(), "labeled": labeled, "sampler": sampler,
                     "device": device, "job": job}  # fmt: skip
         name = run_name(job)
-        runs.append(StudyRun(name, settings, kind=name.split("-", 1)[1]))  # runs of one row cost alike
+        runs.append(StudyRun(prefix + name, settings, kind=name.split("-", 1)[1]))  # runs of one row cost alike
     return runs
 
 
@@ -125,6 +172,7 @@ __all__ = [
     "grid_record_row",
     "grid_study_runs",
     "load_study_data",
+    "phantom_config",
     "run_name",
     "train_grid_run",
 ]
