@@ -81,12 +81,13 @@ def run_key(candidate: str, method: str, seed: int) -> str:
 def train_one(candidate: str, method: str, seed: int) -> dict:
     """One run of a candidate: `run_ablation_row` with all three principles (MONA) or the
     supervised baseline at the same budget; the row's numbers that matter here."""
-    from mona_lab.data import PhantomConfig, load_dataset
     from mona_lab.lab.ablation import run_ablation_row
+    from mona_lab.lab.ablation.grid_study import data_settings, load_study_data
 
     spec = CANDIDATES[candidate]
-    phantom = PhantomConfig(heterogeneity=spec.heterogeneity, num_patients=spec.patients, image_size=spec.image_size)
-    data = load_dataset("phantom", phantom=phantom)
+    # the studies' cached loader: a candidate's phantom is built once per process, not per run
+    settings = data_settings("phantom", spec.image_size, spec.patients, heterogeneity=spec.heterogeneity)
+    data = load_study_data(settings)
     row = run_ablation_row(True, True, True, labeled=spec.labeled, data=data, budget=spec.budget, method=method,
                            seed=seed, device="cpu", keep_result=False, overrides=spec.overrides or None)  # fmt: skip
     return {
